@@ -1,0 +1,103 @@
+#include "adapter/forecast_series.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace kad::adapter {
+namespace {
+
+constexpr char kCheckpointFormat = 1;
+constexpr size_t kCheckpointHeader = 1 + sizeof(int64_t) + 1;
+constexpr std::string_view kSourceMetric = "source_metric";
+constexpr std::string_view kValueType = "value_type";
+constexpr std::string_view kName = "__name__";
+
+}  // namespace
+
+double ValueOf(const storage::ForecastPoint& p, int value_type) {
+  switch (value_type) {
+    case 0:
+      return p.yhat;
+    case 1:
+      return p.yhat_lower;
+    case 2:
+      return p.yhat_upper;
+    case 3:
+      return p.anomaly ? 1 : 0;
+    default:
+      return p.anomaly_score;
+  }
+}
+
+storage::ForecastPoint ForecastSeries::Observe(int64_t t_ms, double value) {
+  const models::Verdict v = model->Observe(t_ms, value);
+  latest = {.timestamp_ms = t_ms,
+            .value = value,
+            .yhat = v.forecast.yhat,
+            .yhat_lower = v.forecast.yhat_lower,
+            .yhat_upper = v.forecast.yhat_upper,
+            .anomaly_score = v.anomaly_score,
+            .anomaly = v.anomaly};
+  last_ts = t_ms;
+  stale = false;
+  dirty = true;
+  return latest;
+}
+
+Labels OutputLabels(const Labels& input, std::string_view name) {
+  Labels out;
+  out.reserve(input.size() + 1);
+  out.push_back({std::string(kName), std::string(name)});
+  for (const Label& l : input) {
+    if (l.name == kName || l.name == kSourceMetric || l.name == kValueType)
+      continue;
+    out.push_back(l);
+  }
+  out.push_back(
+      {std::string(kSourceMetric), std::string(GetLabel(input, kName))});
+  SortLabels(&out);
+  return out;
+}
+
+Labels InputLabels(const Labels& output) {
+  Labels in;
+  in.reserve(output.size());
+  for (const Label& l : output) {
+    if (l.name == kName) continue;
+    if (l.name == kSourceMetric) {
+      in.push_back({std::string(kName), l.value});
+    } else {
+      in.push_back(l);
+    }
+  }
+  SortLabels(&in);
+  return in;
+}
+
+std::string EncodeCheckpoint(const ForecastSeries& series) {
+    std::string out(kCheckpointHeader, '\0');
+  out[0] = kCheckpointFormat;
+  std::memcpy(out.data() + 1, &series.last_ts, sizeof(int64_t));
+  out[kCheckpointHeader - 1] = series.stale ? 1 : 0;
+  series.model->SerializeTo(&out);
+  return out;
+}
+
+absl::Status DecodeCheckpoint(std::string_view bytes, ForecastSeries* series) {
+  if (bytes.size() < kCheckpointHeader || bytes[0] != kCheckpointFormat ||
+      static_cast<unsigned char>(bytes[kCheckpointHeader - 1]) > 1) {
+    return absl::InvalidArgumentError("checkpoint has an unknown format");
+  }
+  int64_t last_ts;
+  std::memcpy(&last_ts, bytes.data() + 1, sizeof(int64_t));
+  if (absl::Status s =
+          series->model->Restore(bytes.substr(kCheckpointHeader));
+      !s.ok()) {
+    return s;
+  }
+    series->last_ts = last_ts;
+  series->stale = bytes[kCheckpointHeader - 1] == 1;
+  return absl::OkStatus();
+}
+
+}  // namespace kad::adapter

@@ -1,0 +1,61 @@
+// One forecast series: the model of one kind that one config entry keeps for
+// one input series, published as
+//   P_k{<input labels without __name__>, source_metric="m", value_type="..."}
+//
+// Owned by exactly one Shard and touched only on that shard's thread.
+#pragma once
+
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "adapter/config.h"
+#include "adapter/counter_rate.h"
+#include "adapter/labels.h"
+#include "models/forecaster.h"
+#include "storage/store.h"
+
+namespace kad::adapter {
+
+inline constexpr int64_t kNoTimestamp = std::numeric_limits<int64_t>::min();
+
+// The five values every forecast series publishes, in this order.
+inline constexpr std::string_view kValueTypes[] = {
+    "yhat", "yhat_lower", "yhat_upper", "anomaly", "anomaly_score"};
+inline constexpr int kNumValueTypes = 5;
+
+double ValueOf(const storage::ForecastPoint& point, int value_type);
+
+struct ForecastSeries {
+  uint64_t id = 0;
+  Labels labels;  // output labels without value_type, sorted
+  const MetricConfig* metric = nullptr;
+  const ModelConfig* model_config = nullptr;
+  std::unique_ptr<models::Forecaster> model;
+  int64_t last_ts = kNoTimestamp;  // newest modelled sample
+  storage::ForecastPoint latest;   // valid when last_ts != kNoTimestamp
+  bool stale = false;              // ended by a stale marker; no future points
+  bool dirty = false;              // model changed since the last checkpoint
+  bool persisted = false;          // its series record has been written
+  // For rate()/irate() queries: turns counter samples into the modelled rate.
+  std::unique_ptr<CounterRate> rate;
+
+  // Scores and learns one sample (t > last_ts) and returns the point to store.
+  storage::ForecastPoint Observe(int64_t t_ms, double value);
+};
+
+// The output labels (without value_type) for `input` under `name` = P_k.
+// source_metric and value_type labels of the input are replaced.
+Labels OutputLabels(const Labels& input, std::string_view name);
+// The input labels a set of output labels was made from (for restarts).
+Labels InputLabels(const Labels& output);
+
+// Checkpoint bytes: format byte, last_ts, the stale flag, the model's own state.
+std::string EncodeCheckpoint(const ForecastSeries& series);
+// Restores last_ts, stale and the model; InvalidArgument if the bytes are foreign.
+absl::Status DecodeCheckpoint(std::string_view bytes, ForecastSeries* series);
+
+}  // namespace kad::adapter

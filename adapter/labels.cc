@@ -1,0 +1,153 @@
+#include "adapter/labels.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+
+namespace kad::adapter {
+namespace {
+
+void PutVarint(uint64_t v, std::string* out) {
+  while (v >= 0x80) {
+    out->push_back(static_cast<char>((v & 0x7f) | 0x80));
+    v >>= 7;
+  }
+  out->push_back(static_cast<char>(v));
+}
+
+// Reads a varint-prefixed string from the front of `*in` into `*out`;
+// false when the bytes end early or the varint is malformed.
+bool GetLengthPrefixed(std::string_view* in, std::string* out) {
+  uint64_t size = 0;
+  // 5 bytes hold any 32-bit size; longer encodings are garbage, and the
+  // limit keeps the shift defined.
+  constexpr int kMaxVarintBytes = 5;
+  for (int i = 0;; ++i) {
+    if (i == kMaxVarintBytes || in->empty()) return false;
+    const auto byte = static_cast<uint8_t>(in->front());
+    in->remove_prefix(1);
+    size |= static_cast<uint64_t>(byte & 0x7f) << (7 * i);
+    if ((byte & 0x80) == 0) break;
+  }
+  if (size > in->size()) return false;
+  out->assign(in->substr(0, size));
+  in->remove_prefix(size);
+  return true;
+}
+
+bool IsValidLabelName(std::string_view name) {
+  if (name.empty()) return false;
+  auto is_start = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+  };
+  if (!is_start(name[0])) return false;
+  return std::all_of(name.begin() + 1, name.end(), [&](char c) {
+    return is_start(c) || (c >= '0' && c <= '9');
+  });
+}
+
+// Strict UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing past
+// U+10FFFF — the same set Go's utf8.ValidString accepts.
+bool IsValidUtf8(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<uint8_t>(s[i]);
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    int extra;
+    uint32_t cp;
+    uint32_t min;
+    if ((c & 0xe0) == 0xc0) {
+      extra = 1, cp = c & 0x1f, min = 0x80;
+    } else if ((c & 0xf0) == 0xe0) {
+      extra = 2, cp = c & 0x0f, min = 0x800;
+    } else if ((c & 0xf8) == 0xf0) {
+      extra = 3, cp = c & 0x07, min = 0x10000;
+    } else {
+      return false;
+    }
+    if (s.size() - i <= static_cast<size_t>(extra)) return false;
+    for (int k = 1; k <= extra; ++k) {
+      const auto cc = static_cast<uint8_t>(s[i + k]);
+      if ((cc & 0xc0) != 0x80) return false;
+      cp = (cp << 6) | (cc & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
+      return false;
+    }
+    i += extra + 1;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string_view GetLabel(const Labels& labels, std::string_view name) {
+  auto it = std::lower_bound(
+      labels.begin(), labels.end(), name,
+      [](const Label& l, std::string_view n) { return l.name < n; });
+  if (it == labels.end() || it->name != name) return {};
+  return it->value;
+}
+
+void SortLabels(Labels* labels) {
+  std::sort(labels->begin(), labels->end(),
+            [](const Label& a, const Label& b) { return a.name < b.name; });
+}
+
+std::string EncodeLabels(const Labels& labels) {
+  std::string out;
+  for (const Label& l : labels) {
+    PutVarint(l.name.size(), &out);
+    out += l.name;
+    PutVarint(l.value.size(), &out);
+    out += l.value;
+  }
+  return out;
+}
+
+absl::StatusOr<Labels> DecodeLabels(std::string_view bytes) {
+  Labels labels;
+  while (!bytes.empty()) {
+    Label l;
+    if (!GetLengthPrefixed(&bytes, &l.name) ||
+        !GetLengthPrefixed(&bytes, &l.value)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("corrupt label encoding: truncated or malformed after ",
+                       labels.size(), " labels"));
+    }
+    labels.push_back(std::move(l));
+  }
+  return labels;
+}
+
+absl::Status ValidateLabels(const Labels& labels) {
+  for (size_t i = 0; i < labels.size(); ++i) {
+    const Label& l = labels[i];
+    if (!IsValidLabelName(l.name)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("invalid label name \"", l.name,
+                       "\": must match [a-zA-Z_][a-zA-Z0-9_]*"));
+    }
+    if (l.value.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("label ", l.name, " has an empty value"));
+    }
+    if (!IsValidUtf8(l.value)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("label ", l.name, " has a value that is not UTF-8"));
+    }
+    if (i > 0 && labels[i - 1].name >= l.name) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("labels not sorted or not unique: ", labels[i - 1].name,
+                       " is followed by ", l.name));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace kad::adapter

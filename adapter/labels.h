@@ -1,0 +1,47 @@
+// Series labels: a sorted label set, its storage encoding and its validation.
+//
+//   Labels l = {{"__name__", "up"}, {"job", "node"}};   // sorted by name
+//   GetLabel(l, "job") == "node";  GetLabel(l, "missing") == "";
+//   std::string key = EncodeLabels(l);                    // RocksDB key part
+//
+// Plain values and free functions; thread-compatible like any std::vector.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace kad::adapter {
+
+struct Label {
+  std::string name;
+  std::string value;
+  friend bool operator==(const Label&, const Label&) = default;
+};
+
+// Sorted by name, names unique.
+using Labels = std::vector<Label>;
+
+// The value of `name`, or "" when the label is missing (Prometheus semantics:
+// a missing label and an empty one are the same thing). Binary search, so
+// `labels` must be sorted.
+std::string_view GetLabel(const Labels& labels, std::string_view name);
+
+void SortLabels(Labels* labels);
+
+// Compact binary encoding for storage: for each label in order,
+// varint(name size) name varint(value size) value. Decoding gives back the
+// same labels in the same order. DecodeLabels rejects truncated or
+// malformed bytes with InvalidArgument.
+std::string EncodeLabels(const Labels& labels);
+absl::StatusOr<Labels> DecodeLabels(std::string_view bytes);
+
+// What Prometheus requires of a series it is given: names match
+// [a-zA-Z_][a-zA-Z0-9_]*, values are non-empty valid UTF-8, names are unique
+// and sorted. InvalidArgument naming the first offending label otherwise.
+absl::Status ValidateLabels(const Labels& labels);
+
+}  // namespace kad::adapter

@@ -1,0 +1,347 @@
+#include "adapter/shard.h"
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <cstring>
+
+#include "absl/hash/hash.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "adapter/absl_view.h"
+#include "boost/asio/post.hpp"
+
+namespace kad::adapter {
+namespace {
+
+constexpr uint64_t kStaleNaN = 0x7ff0000000000002ULL;
+// Future points are at most this far apart, so PromQL's 5-minute lookback
+// always finds one.
+constexpr int64_t kFutureStepMs = 60'000;
+
+bool SameLabels(std::span<const proto::LabelView> views, const Labels& labels) {
+  if (views.size() != labels.size()) return false;
+  for (size_t i = 0; i < views.size(); ++i) {
+    if (views[i].name != labels[i].name || views[i].value != labels[i].value)
+      return false;
+  }
+  return true;
+}
+
+void AppendEscaped(std::string* out, std::string_view v) {
+  for (char c : v) {
+    if (c == '\\' || c == '"') out->push_back('\\');
+    if (c == '\n') {
+      out->append("\\n");
+      continue;
+    }
+    out->push_back(c);
+  }
+}
+
+}  // namespace
+
+uint64_t HashLabels(std::span<const proto::LabelView> labels) {
+  size_t h = labels.size();
+  for (const proto::LabelView& l : labels) h = absl::HashOf(h, l.name, l.value);
+  return h;
+}
+
+uint64_t HashLabels(const Labels& labels) {
+  size_t h = labels.size();
+  for (const Label& l : labels) {
+    h = absl::HashOf(h, std::string_view(l.name), std::string_view(l.value));
+  }
+  return h;
+}
+
+Shard::Shard(const Config& config, const ShardOptions& options,
+             storage::Store* store, SelfMetrics* metrics,
+             std::atomic<uint64_t>* next_id)
+    : config_(config),
+      options_(options),
+      store_(store),
+      metrics_(metrics),
+      next_id_(next_id),
+      work_(boost::asio::make_work_guard(io_)) {}
+
+Shard::~Shard() { Stop(); }
+
+void Shard::Adopt(std::unique_ptr<ForecastSeries> series) {
+  const Labels input = InputLabels(series->labels);
+  Attach(HashLabels(input), input, std::move(series));
+}
+
+void Shard::Attach(uint64_t hash, const Labels& input,
+                   std::unique_ptr<ForecastSeries> series) {
+  std::vector<std::unique_ptr<InputSeries>>& chain = inputs_[hash];
+  InputSeries* in = nullptr;
+  for (auto& candidate : chain) {
+    if (candidate->labels.size() == input.size() &&
+        std::equal(input.begin(), input.end(), candidate->labels.begin(),
+                   [](const Label& a, const Label& b) {
+                     return a.name == b.name && a.value == b.value;
+                   })) {
+      in = candidate.get();
+    }
+  }
+  if (in == nullptr) {
+    chain.push_back(std::make_unique<InputSeries>(InputSeries{input, {}}));
+    in = chain.back().get();
+  }
+  in->outputs.push_back(series.get());
+  series_.push_back(std::move(series));
+  num_series_.store(static_cast<int64_t>(series_.size()),
+                    std::memory_order_relaxed);
+}
+
+void Shard::Start() {
+  ScheduleCheckpoint();
+  ScheduleRetrain();
+  thread_ = std::thread([this] { io_.run(); });
+}
+
+void Shard::Stop() {
+  if (!thread_.joinable()) return;
+  Post([this] {
+    checkpoint_timer_->cancel();
+    retrain_timer_->cancel();
+    (void)Checkpoint(/*all=*/false);
+    work_.reset();
+  });
+  thread_.join();
+}
+
+void Shard::Post(std::function<void()> task) {
+  boost::asio::post(io_, std::move(task));
+}
+
+void Shard::ScheduleCheckpoint() {
+  if (!checkpoint_timer_)
+    checkpoint_timer_ = std::make_unique<boost::asio::steady_timer>(io_);
+  checkpoint_timer_->expires_after(
+      std::chrono::milliseconds(options_.checkpoint_interval_ms));
+  checkpoint_timer_->async_wait([this](boost::system::error_code ec) {
+    if (ec) return;
+    (void)Checkpoint(/*all=*/false);
+    ScheduleCheckpoint();
+  });
+}
+
+void Shard::ScheduleRetrain() {
+  if (!retrain_timer_)
+    retrain_timer_ = std::make_unique<boost::asio::steady_timer>(io_);
+  retrain_timer_->expires_after(
+      std::chrono::milliseconds(options_.retrain_interval_ms));
+  retrain_timer_->async_wait([this](boost::system::error_code ec) {
+    if (ec) return;
+    (void)Retrain();
+    ScheduleRetrain();
+  });
+}
+
+Shard::InputSeries* Shard::Find(uint64_t hash,
+                                std::span<const proto::LabelView> labels) {
+  auto it = inputs_.find(hash);
+  if (it == inputs_.end()) return nullptr;
+  for (auto& in : it->second) {
+    if (SameLabels(labels, in->labels)) return in.get();
+  }
+  return nullptr;
+}
+
+Shard::InputSeries* Shard::Create(uint64_t hash,
+                                  std::span<const proto::LabelView> views) {
+  Labels input;
+  input.reserve(views.size());
+  for (const proto::LabelView& v : views)
+    input.push_back({std::string(v.name), std::string(v.value)});
+  auto& chain = inputs_[hash];
+  chain.push_back(std::make_unique<InputSeries>(InputSeries{input, {}}));
+  InputSeries* in = chain.back().get();
+  // Sorted labels are what Prometheus sends; selection needs them sorted.
+  Labels sorted = input;
+  SortLabels(&sorted);
+  for (const MetricConfig& metric : config_.metrics) {
+    if (!metric.selector.Matches(sorted)) continue;
+    for (const ModelConfig& model : metric.models) {
+      auto series = std::make_unique<ForecastSeries>();
+      series->id = next_id_->fetch_add(1, std::memory_order_relaxed);
+      series->labels = OutputLabels(
+          sorted, absl::StrCat(metric.predicted_metric_name, "_", model.kind));
+      series->metric = &metric;
+      series->model_config = &model;
+      series->model = model.factory.New();
+      if (metric.selector.function != RangeFunction::kNone) {
+        series->rate =
+            std::make_unique<CounterRate>(metric.selector.function, metric.selector.range_ms);
+      }
+      in->outputs.push_back(series.get());
+      series_.push_back(std::move(series));
+    }
+  }
+  num_series_.store(static_cast<int64_t>(series_.size()),
+                    std::memory_order_relaxed);
+  return in;
+}
+
+absl::Status Shard::Apply(const proto::WriteRequestView& req,
+                          std::span<const uint64_t> hashes,
+                          std::span<const uint32_t> indices) {
+  storage::WriteBatch batch;
+  uint64_t counts[static_cast<int>(SampleOutcome::kNum)] = {};
+  auto count = [&counts](SampleOutcome o, uint64_t n) {
+    counts[static_cast<int>(o)] += n;
+  };
+  std::vector<ForecastSeries*> unpersisted;
+
+  for (uint32_t index : indices) {
+    const proto::SeriesView& sv = req.series[index];
+    const auto labels = req.LabelsOf(sv);
+    const auto samples = req.SamplesOf(sv);
+    if (samples.empty()) continue;
+    const uint64_t hash = hashes[index];
+    InputSeries* in = Find(hash, labels);
+    if (in == nullptr) in = Create(hash, labels);
+    if (in->outputs.empty()) {
+      count(SampleOutcome::kNotSelected, samples.size());
+      continue;
+    }
+    for (ForecastSeries* out : in->outputs) {
+      if (!out->persisted) {
+        batch.PutSeries(out->id, EncodeLabels(out->labels));
+        unpersisted.push_back(out);
+      }
+    }
+    for (const proto::SampleView& sample : samples) {
+      if (std::bit_cast<uint64_t>(sample.value) == kStaleNaN) {
+        for (ForecastSeries* out : in->outputs) {
+          if (out->stale) continue;
+          // Saved at once, so a restart does not bring the series back.
+          out->stale = true;
+          batch.PutState(out->id, EncodeCheckpoint(*out));
+        }
+        count(SampleOutcome::kStale, 1);
+        continue;
+      }
+      if (!std::isfinite(sample.value)) {
+        count(SampleOutcome::kNonFinite, 1);
+        continue;
+      }
+      for (ForecastSeries* out : in->outputs) {
+        if (sample.timestamp_ms <= out->last_ts) {
+          count(sample.timestamp_ms == out->last_ts
+                    ? SampleOutcome::kDuplicate
+                    : SampleOutcome::kOutOfOrder,
+                1);
+          continue;
+        }
+        double value = sample.value;
+        if (out->rate != nullptr) {
+          std::optional<double> rate = out->rate->Next(sample.timestamp_ms, sample.value);
+          if (!rate.has_value()) continue;  // the range holds one sample so far
+          value = *rate;
+        }
+        batch.PutPoint(out->id, out->Observe(sample.timestamp_ms, value));
+        count(SampleOutcome::kModelled, 1);
+      }
+    }
+  }
+  for (int i = 0; i < static_cast<int>(SampleOutcome::kNum); ++i) {
+    if (counts[i] != 0) metrics_->Add(static_cast<SampleOutcome>(i), counts[i]);
+  }
+  if (batch.count() == 0) return absl::OkStatus();
+  absl::Status status = store_->Write(&batch);
+  if (status.ok()) {
+    for (ForecastSeries* s : unpersisted) s->persisted = true;
+  }
+  return status;
+}
+
+absl::Status Shard::Checkpoint(bool all) {
+  storage::WriteBatch batch;
+  std::vector<ForecastSeries*> written;
+  for (const auto& s : series_) {
+    if (!all && !s->dirty) continue;
+    if (!s->persisted) batch.PutSeries(s->id, EncodeLabels(s->labels));
+    batch.PutState(s->id, EncodeCheckpoint(*s));
+    written.push_back(s.get());
+  }
+  if (written.empty()) return absl::OkStatus();
+  absl::Status status = store_->Write(&batch);
+  if (status.ok()) {
+    for (ForecastSeries* s : written) {
+      s->dirty = false;
+      s->persisted = true;
+    }
+  }
+  return status;
+}
+
+absl::Status Shard::Retrain() {
+  for (const auto& s : series_) s->model->Retrain();
+  return Checkpoint(/*all=*/true);
+}
+
+void Shard::Match(const ReadSpec& spec, std::vector<ReadMatch>* out) const {
+  // Matchers on value_type pick value types; the rest must match the series.
+  std::vector<const LabelMatcher*> series_matchers;
+  std::vector<const LabelMatcher*> type_matchers;
+  for (const LabelMatcher& m : spec.matchers) {
+    (m.name() == "value_type" ? type_matchers : series_matchers).push_back(&m);
+  }
+  uint8_t types = 0;
+  for (int i = 0; i < kNumValueTypes; ++i) {
+    if (std::all_of(type_matchers.begin(), type_matchers.end(),
+                    [i](const LabelMatcher* m) {
+                      return m->Matches(kValueTypes[i]);
+                    })) {
+      types |= 1 << i;
+    }
+  }
+  if (types == 0) return;
+  for (const auto& s : series_) {
+    if (s->last_ts == kNoTimestamp) continue;
+    bool match = true;
+    for (const LabelMatcher* m : series_matchers) {
+      if (!m->Matches(GetLabel(s->labels, m->name()))) {
+        match = false;
+        break;
+      }
+    }
+    if (!match) continue;
+    ReadMatch& r = out->emplace_back();
+    r.id = s->id;
+    r.labels = s->labels;
+    r.value_types = types;
+    r.last_ts = s->last_ts;
+    if (!spec.want_future || s->stale) continue;
+    const int64_t horizon_end =
+        std::min(spec.end_ms, s->last_ts + s->metric->forecast_horizon_ms);
+    for (int64_t t = s->last_ts + kFutureStepMs; t <= horizon_end;
+         t += kFutureStepMs) {
+      if (t >= spec.start_ms) r.future.emplace_back(t, s->model->Predict(t));
+    }
+  }
+}
+
+void Shard::RenderGauges(std::map<std::string, std::string>* families) const {
+  for (const auto& s : series_) {
+    if (s->last_ts == kNoTimestamp || s->stale) continue;
+    std::string_view name = GetLabel(s->labels, "__name__");
+    std::string& text = (*families)[std::string(name)];
+    for (int i = 0; i < kNumValueTypes; ++i) {
+      absl::StrAppend(&text, AbslView(name), "{");
+      for (const Label& l : s->labels) {
+        if (l.name == "__name__") continue;
+        absl::StrAppend(&text, l.name, "=\"");
+        AppendEscaped(&text, l.value);
+        text.append("\",");
+      }
+      absl::StrAppend(&text, "value_type=\"", AbslView(kValueTypes[i]), "\"} ",
+                      absl::StrFormat("%.17g", ValueOf(s->latest, i)), "\n");
+    }
+  }
+}
+
+}  // namespace kad::adapter

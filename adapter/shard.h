@@ -1,0 +1,130 @@
+// A Shard owns the forecast series whose input series hash to it, and one
+// thread that does all work on them: model updates, checkpoints, retraining,
+// and the shard's part of every read. Nothing else touches a shard's series,
+// so there are no locks per sample.
+//
+// Thread-safety: Post() and num_series() from any thread; everything else
+// only from tasks posted to the shard (or before Start()).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <span>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "adapter/config.h"
+#include "adapter/forecast_series.h"
+#include "adapter/label_matcher.h"
+#include "adapter/labels.h"
+#include "adapter/self_metrics.h"
+#include "boost/asio/executor_work_guard.hpp"
+#include "boost/asio/io_context.hpp"
+#include "boost/asio/steady_timer.hpp"
+#include "proto/write_request.h"
+#include "storage/store.h"
+
+namespace kad::adapter {
+
+// Hash of a label set, equal for equal labels however they were encoded:
+// routes a series to its shard and keys the shard's lookup table.
+uint64_t HashLabels(std::span<const proto::LabelView> labels);
+uint64_t HashLabels(const Labels& labels);
+
+// One forecast series matched by a read, with what the shard knows of it.
+struct ReadMatch {
+  uint64_t id;
+  Labels labels;            // without value_type
+  uint8_t value_types = 0;  // bit i: kValueTypes[i] is selected
+  int64_t last_ts = kNoTimestamp;
+  std::vector<std::pair<int64_t, models::Forecast>> future;  // t > last_ts
+};
+
+struct ShardOptions {
+  // Default: 60 s. How often changed models are checkpointed; a restart
+  // replays at most this much of the stored points.
+  int64_t checkpoint_interval_ms = 60'000;
+  // Default: 480 s (retrain_scheduling_seconds). The periodic onRetrain event.
+  int64_t retrain_interval_ms = 480'000;
+};
+
+struct ReadSpec {
+  std::vector<LabelMatcher> matchers;
+  int64_t start_ms = 0;
+  int64_t end_ms = 0;
+  bool want_future = true;
+};
+
+class Shard {
+ public:
+  Shard(const Config& config, const ShardOptions& options,
+        storage::Store* store, SelfMetrics* metrics,
+        std::atomic<uint64_t>* next_id);
+  ~Shard();
+
+  // Before Start(): takes a series loaded from storage.
+  void Adopt(std::unique_ptr<ForecastSeries> series);
+  void Start();
+  // Checkpoints every changed series, then stops the thread.
+  void Stop();
+  void Post(std::function<void()> task);
+  int64_t num_series() const {
+    return num_series_.load(std::memory_order_relaxed);
+  }
+
+  // --- shard thread only ---
+  // Models the samples of req.series[i] for each i in `series` (all of which
+  // hash to this shard) and writes their points in one batch.
+  // `hashes[i]` is HashLabels of req.series[i].
+  absl::Status Apply(const proto::WriteRequestView& req,
+                     std::span<const uint64_t> hashes,
+                     std::span<const uint32_t> series);
+  // Writes the state of every changed series (all of them when `all`).
+  absl::Status Checkpoint(bool all);
+  // The onRetrain event for every series; then checkpoints them all, so a
+  // restart replays from the retrained state.
+  absl::Status Retrain();
+  void Match(const ReadSpec& spec, std::vector<ReadMatch>* out) const;
+  // Appends the latest forecast of every live series, keyed by metric name.
+  void RenderGauges(std::map<std::string, std::string>* families) const;
+
+ private:
+  // An input series as it arrives, and the forecast series it feeds (none
+  // when no metric_query selects it: a cached drop).
+  struct InputSeries {
+    Labels labels;
+    std::vector<ForecastSeries*> outputs;
+  };
+
+  InputSeries* Find(uint64_t hash, std::span<const proto::LabelView> labels);
+  InputSeries* Create(uint64_t hash, std::span<const proto::LabelView> labels);
+  void Attach(uint64_t hash, const Labels& input,
+              std::unique_ptr<ForecastSeries> series);
+  void ScheduleCheckpoint();
+  void ScheduleRetrain();
+
+  const Config& config_;
+  const ShardOptions options_;
+  storage::Store* store_;
+  SelfMetrics* metrics_;
+  std::atomic<uint64_t>* next_id_;
+  absl::flat_hash_map<uint64_t, std::vector<std::unique_ptr<InputSeries>>>
+      inputs_;
+  std::vector<std::unique_ptr<ForecastSeries>> series_;
+  std::atomic<int64_t> num_series_{0};
+
+  boost::asio::io_context io_;
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type>
+      work_;
+  std::unique_ptr<boost::asio::steady_timer> checkpoint_timer_;
+  std::unique_ptr<boost::asio::steady_timer> retrain_timer_;
+  std::thread thread_;
+};
+
+}  // namespace kad::adapter

@@ -1,0 +1,22 @@
+// Snappy block format (not framed), as remote write and remote read use it.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+
+namespace kad::proto {
+
+// Decompresses `compressed` into `out` (replacing its contents, reusing its
+// capacity). The declared length is checked against `max_uncompressed`
+// before anything is allocated. Errors: ResourceExhausted when the declared
+// length is over the limit; InvalidArgument when the input is not snappy.
+absl::Status SnappyUncompress(std::string_view compressed,
+                              size_t max_uncompressed, std::string* out);
+
+// Replaces the contents of `out` with the snappy block of `raw`.
+void SnappyCompress(std::string_view raw, std::string* out);
+
+}  // namespace kad::proto

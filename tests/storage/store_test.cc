@@ -1,0 +1,579 @@
+#include "storage/store.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "rocksdb/db.h"
+#include "rocksdb/options.h"
+#include "storage/codec.h"
+#include "storage/retention_filter.h"
+
+namespace kad::storage {
+namespace {
+
+constexpr int64_t kMin = std::numeric_limits<int64_t>::min();
+constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+
+// A fresh folder under /tmp, removed with everything in it at scope exit.
+class TempDir {
+ public:
+  TempDir() {
+    char name[] = "/tmp/kad_storage_test_XXXXXX";
+    path_ = mkdtemp(name);
+  }
+  ~TempDir() { std::filesystem::remove_all(path_); }
+  const std::string& path() const { return path_; }
+  std::string Sub(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+StoreOptions OptionsFor(const std::string& path) {
+  StoreOptions options;
+  options.path = path;
+  return options;
+}
+
+std::unique_ptr<Store> OpenOrDie(const StoreOptions& options) {
+  absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(options);
+  EXPECT_TRUE(store.ok()) << store.status();
+  return store.ok() ? std::move(*store) : nullptr;
+}
+
+ForecastPoint Point(int64_t t, double v) {
+  ForecastPoint p;
+  p.timestamp_ms = t;
+  p.value = v;
+  p.yhat = v + 0.5;
+  p.yhat_lower = v - 1;
+  p.yhat_upper = v + 1;
+  p.anomaly_score = v / 10;
+  p.anomaly = static_cast<int64_t>(v) % 2 == 1;
+  return p;
+}
+
+std::vector<ForecastPoint> Scan(const Store& store, uint64_t id,
+                                int64_t start = kMin, int64_t end = kMax) {
+  std::vector<ForecastPoint> out;
+  absl::Status s =
+      store.ScanPoints(id, start, end, [&](const ForecastPoint& p) {
+        out.push_back(p);
+        return true;
+      });
+  EXPECT_TRUE(s.ok()) << s;
+  return out;
+}
+
+std::vector<int64_t> Times(const std::vector<ForecastPoint>& points) {
+  std::vector<int64_t> times;
+  for (const ForecastPoint& p : points) times.push_back(p.timestamp_ms);
+  return times;
+}
+
+struct SeriesRow {
+  uint64_t id;
+  std::string labels;
+  std::string state;
+  bool operator==(const SeriesRow&) const = default;
+};
+
+std::vector<SeriesRow> AllSeries(const Store& store) {
+  std::vector<SeriesRow> rows;
+  absl::Status s = store.ForEachSeries(
+      [&](uint64_t id, std::string_view labels, std::string_view state) {
+        rows.push_back({id, std::string(labels), std::string(state)});
+      });
+  EXPECT_TRUE(s.ok()) << s;
+  return rows;
+}
+
+void WriteOrDie(Store& store, WriteBatch& batch) {
+  absl::Status s = store.Write(&batch);
+  ASSERT_TRUE(s.ok()) << s;
+}
+
+// Creates a RocksDB at `path` that is not ours, holding one key.
+void CreateForeignDb(const std::string& path) {
+  rocksdb::Options options;
+  options.create_if_missing = true;
+  rocksdb::DB* db = nullptr;
+  ASSERT_TRUE(rocksdb::DB::Open(options, path, &db).ok());
+  ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), "hello", "world").ok());
+  delete db;
+}
+
+TEST(StoreOptions, RejectsEmptyPathAndNonPositiveRetention) {
+  StoreOptions options;
+  EXPECT_TRUE(options.Validate().ok());
+  options.path = "";
+  EXPECT_EQ(options.Validate().code(), absl::StatusCode::kInvalidArgument);
+  options.path = "x";
+  options.retention_ms = 0;
+  EXPECT_EQ(options.Validate().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Store::Open(options).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST(Store, RoundTripsSeriesStateAndPointsAcrossReopen) {
+  TempDir dir;
+  ForecastPoint odd;
+  odd.timestamp_ms = 1700000000123;
+  odd.value = -0.0;
+  odd.yhat = std::numeric_limits<double>::infinity();
+  odd.yhat_lower = -1e300;
+  odd.yhat_upper = std::nan("");
+  odd.anomaly_score = 4.25;
+  odd.anomaly = true;
+  {
+    std::unique_ptr<Store> store = OpenOrDie(OptionsFor(dir.path()));
+    ASSERT_NE(store, nullptr);
+    WriteBatch batch;
+    batch.PutSeries(7, "labels-7");
+    batch.PutState(7, std::string("state\0with zero", 15));
+    batch.PutPoint(7, odd);
+    batch.PutPoint(7, Point(1700000060000, 3));
+    WriteOrDie(*store, batch);
+  }
+  std::unique_ptr<Store> store = OpenOrDie(OptionsFor(dir.path()));
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(AllSeries(*store),
+            (std::vector<SeriesRow>{
+                {7, "labels-7", std::string("state\0with zero", 15)}}));
+  std::vector<ForecastPoint> points = Scan(*store, 7);
+  ASSERT_EQ(points.size(), 2u);
+  EXPECT_EQ(points[0].timestamp_ms, odd.timestamp_ms);
+  EXPECT_EQ(points[0].value, 0.0);
+  EXPECT_TRUE(std::signbit(points[0].value));
+  EXPECT_EQ(points[0].yhat, odd.yhat);
+  EXPECT_EQ(points[0].yhat_lower, odd.yhat_lower);
+  EXPECT_TRUE(std::isnan(points[0].yhat_upper));
+  EXPECT_EQ(points[0].anomaly_score, odd.anomaly_score);
+  EXPECT_TRUE(points[0].anomaly);
+  const ForecastPoint expected = Point(1700000060000, 3);
+  EXPECT_EQ(points[1].timestamp_ms, expected.timestamp_ms);
+  EXPECT_EQ(points[1].value, expected.value);
+  EXPECT_EQ(points[1].yhat, expected.yhat);
+  EXPECT_EQ(points[1].yhat_lower, expected.yhat_lower);
+  EXPECT_EQ(points[1].yhat_upper, expected.yhat_upper);
+  EXPECT_EQ(points[1].anomaly_score, expected.anomaly_score);
+  EXPECT_EQ(points[1].anomaly, expected.anomaly);
+}
+
+TEST(Store, ForEachSeriesVisitsIdsInOrderWithEmptyMissingState) {
+  TempDir dir;
+  std::unique_ptr<Store> store = OpenOrDie(OptionsFor(dir.path()));
+  ASSERT_NE(store, nullptr);
+  WriteBatch batch;
+  // 256 before 1 in little-endian byte order: the keys must sort by value.
+  batch.PutSeries(256, "a");
+  batch.PutSeries(1, "b");
+  batch.PutSeries(uint64_t{1} << 40, "c");
+  batch.PutSeries(3, "d");
+  batch.PutState(3, "s3");
+  batch.PutState(256, "s256");
+  batch.PutState(2, "orphan state without series");
+  WriteOrDie(*store, batch);
+  // A newer state replaces the older one.
+  batch.PutState(3, "s3-newer");
+  WriteOrDie(*store, batch);
+  EXPECT_EQ(AllSeries(*store), (std::vector<SeriesRow>{
+                                   {1, "b", ""},
+                                   {3, "d", "s3-newer"},
+                                   {256, "a", "s256"},
+                                   {uint64_t{1} << 40, "c", ""},
+                               }));
+}
+
+TEST(Store, ScanPointsBoundsAreInclusive) {
+  TempDir dir;
+  std::unique_ptr<Store> store = OpenOrDie(OptionsFor(dir.path()));
+  ASSERT_NE(store, nullptr);
+  WriteBatch batch;
+  for (int64_t t = 1000; t <= 5000; t += 1000) batch.PutPoint(1, Point(t, 1));
+  WriteOrDie(*store, batch);
+  EXPECT_EQ(Times(Scan(*store, 1, 2000, 4000)),
+            (std::vector<int64_t>{2000, 3000, 4000}));
+  EXPECT_EQ(Times(Scan(*store, 1, 1999, 2001)), (std::vector<int64_t>{2000}));
+  EXPECT_EQ(Times(Scan(*store, 1, 3000, 3000)), (std::vector<int64_t>{3000}));
+  EXPECT_TRUE(Scan(*store, 1, 2001, 2999).empty());
+  EXPECT_TRUE(Scan(*store, 1, 4000, 2000).empty());
+  EXPECT_TRUE(Scan(*store, 99).empty());
+}
+
+TEST(Store, ScanPointsStopsWhenCallbackReturnsFalse) {
+  TempDir dir;
+  std::unique_ptr<Store> store = OpenOrDie(OptionsFor(dir.path()));
+  ASSERT_NE(store, nullptr);
+  WriteBatch batch;
+  for (int64_t t = 0; t < 10; ++t) batch.PutPoint(1, Point(t, 1));
+  WriteOrDie(*store, batch);
+  std::vector<int64_t> seen;
+  ASSERT_TRUE(store
+                  ->ScanPoints(1, kMin, kMax,
+                               [&](const ForecastPoint& p) {
+                                 seen.push_back(p.timestamp_ms);
+                                 return seen.size() < 3;
+                               })
+                  .ok());
+  EXPECT_EQ(seen, (std::vector<int64_t>{0, 1, 2}));
+}
+
+TEST(Store, ScanPointsDoesNotBleedIntoAdjacentSeries) {
+  TempDir dir;
+  std::unique_ptr<Store> store = OpenOrDie(OptionsFor(dir.path()));
+  ASSERT_NE(store, nullptr);
+  constexpr uint64_t kLast = std::numeric_limits<uint64_t>::max();
+  WriteBatch batch;
+  for (int64_t t = 0; t < 20; ++t) {
+    batch.PutPoint(t % 2 == 0 ? 1 : 2, Point(t, static_cast<double>(t)));
+    batch.PutPoint(kLast, Point(t, 100));
+    batch.PutPoint(0, Point(t, 200));
+  }
+  WriteOrDie(*store, batch);
+  std::vector<int64_t> even, odd;
+  for (int64_t t = 0; t < 20; ++t) (t % 2 == 0 ? even : odd).push_back(t);
+  EXPECT_EQ(Times(Scan(*store, 1)), even);
+  EXPECT_EQ(Times(Scan(*store, 2)), odd);
+  EXPECT_EQ(Scan(*store, kLast).size(), 20u);
+  EXPECT_EQ(Scan(*store, 0).size(), 20u);
+  EXPECT_TRUE(Scan(*store, 3).empty());
+}
+
+TEST(Store, ScanPointsOrdersNegativeTimestampsFirst) {
+  TempDir dir;
+  std::unique_ptr<Store> store = OpenOrDie(OptionsFor(dir.path()));
+  ASSERT_NE(store, nullptr);
+  WriteBatch batch;
+  for (int64_t t : {int64_t{5}, kMax, int64_t{-1}, int64_t{0}, kMin,
+                    int64_t{-1000}, int64_t{1}}) {
+    batch.PutPoint(4, Point(t, 1));
+  }
+  WriteOrDie(*store, batch);
+  EXPECT_EQ(Times(Scan(*store, 4)),
+            (std::vector<int64_t>{kMin, -1000, -1, 0, 1, 5, kMax}));
+  EXPECT_EQ(Times(Scan(*store, 4, -1000, 0)),
+            (std::vector<int64_t>{-1000, -1, 0}));
+}
+
+TEST(Store, WriteAppliesTheWholeBatchAndClearsIt) {
+  TempDir dir;
+  std::unique_ptr<Store> store = OpenOrDie(OptionsFor(dir.path()));
+  ASSERT_NE(store, nullptr);
+  WriteBatch empty;
+  EXPECT_TRUE(store->Write(&empty).ok());
+
+  WriteBatch batch;
+  batch.PutSeries(1, "l");
+  batch.PutState(1, "s");
+  batch.PutPoint(1, Point(10, 1));
+  batch.PutPoint(1, Point(20, 2));
+  EXPECT_EQ(batch.count(), 4u);
+  WriteOrDie(*store, batch);
+  EXPECT_EQ(batch.count(), 0u);
+  EXPECT_EQ(AllSeries(*store), (std::vector<SeriesRow>{{1, "l", "s"}}));
+  EXPECT_EQ(Times(Scan(*store, 1)), (std::vector<int64_t>{10, 20}));
+
+  // The cleared batch is reusable and does not replay old records.
+  batch.PutPoint(1, Point(30, 3));
+  WriteOrDie(*store, batch);
+  EXPECT_EQ(Times(Scan(*store, 1)), (std::vector<int64_t>{10, 20, 30}));
+
+  // Clear drops records without writing them; a moved batch keeps them.
+  batch.PutPoint(1, Point(40, 4));
+  batch.Clear();
+  EXPECT_EQ(batch.count(), 0u);
+  batch.PutPoint(1, Point(50, 5));
+  WriteBatch moved = std::move(batch);
+  EXPECT_EQ(moved.count(), 1u);
+  WriteOrDie(*store, moved);
+  EXPECT_EQ(Times(Scan(*store, 1)), (std::vector<int64_t>{10, 20, 30, 50}));
+}
+
+TEST(Store, RetentionHidesPointsOlderThanNowMinusRetention) {
+  TempDir dir;
+  StoreOptions options = OptionsFor(dir.path());
+  options.retention_ms = 1000;
+  std::unique_ptr<Store> store = OpenOrDie(options);
+  ASSERT_NE(store, nullptr);
+  WriteBatch batch;
+  for (int64_t t = 0; t <= 5000; t += 500) batch.PutPoint(1, Point(t, 1));
+  WriteOrDie(*store, batch);
+  EXPECT_EQ(Scan(*store, 1).size(), 11u);  // no "now" yet: nothing expired
+  store->SetRetentionNow(4000);
+  EXPECT_EQ(Times(Scan(*store, 1)),
+            (std::vector<int64_t>{3000, 3500, 4000, 4500, 5000}));
+  EXPECT_EQ(Times(Scan(*store, 1, 0, 3500)),
+            (std::vector<int64_t>{3000, 3500}));
+  EXPECT_TRUE(Scan(*store, 1, 0, 2999).empty());
+  // A "now" near the bottom of the time range does not overflow.
+  store->SetRetentionNow(kMin + 10);
+  EXPECT_EQ(Scan(*store, 1).size(), 11u);
+}
+
+TEST(Store, ExpiredPointsAreDroppedFromDiskOnFlush) {
+  TempDir dir;
+  StoreOptions options = OptionsFor(dir.path());
+  options.retention_ms = 1000;
+  {
+    std::unique_ptr<Store> store = OpenOrDie(options);
+    ASSERT_NE(store, nullptr);
+    WriteBatch batch;
+    batch.PutSeries(1, "l");
+    for (int64_t t = 0; t <= 5000; t += 1000) batch.PutPoint(1, Point(t, 1));
+    WriteOrDie(*store, batch);
+    store->SetRetentionNow(4500);
+    ASSERT_TRUE(store->Flush().ok());
+  }
+  // A reopened store has no "now" and hides nothing: what it returns is what
+  // is on disk.
+  options.retention_ms = kMax;
+  std::unique_ptr<Store> store = OpenOrDie(options);
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(Times(Scan(*store, 1)), (std::vector<int64_t>{4000, 5000}));
+  EXPECT_EQ(AllSeries(*store).size(), 1u);  // other CFs are not filtered
+}
+
+TEST(RetentionFilter, CompactionDropsOnlyPointsOlderThanTheCutoff) {
+  TempDir dir;
+  auto cutoff = std::make_shared<RetentionCutoff>();
+  rocksdb::Options options;
+  options.create_if_missing = true;
+  options.compaction_filter_factory =
+      std::make_shared<RetentionFilterFactory>(cutoff);
+  rocksdb::DB* raw = nullptr;
+  ASSERT_TRUE(rocksdb::DB::Open(options, dir.path(), &raw).ok());
+  std::unique_ptr<rocksdb::DB> db(raw);
+  const std::string value = EncodePointValue(Point(0, 1));
+  for (int64_t t = -3; t <= 3; ++t) {
+    ASSERT_TRUE(
+        db->Put(rocksdb::WriteOptions(), EncodePointKey(9, t), value).ok());
+  }
+  ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), "not-a-point", "x").ok());
+  // Flushed while nothing is expired, so only the compaction can drop them.
+  ASSERT_TRUE(db->Flush(rocksdb::FlushOptions()).ok());
+  cutoff->Set(1);
+  ASSERT_TRUE(
+      db->CompactRange(rocksdb::CompactRangeOptions(), nullptr, nullptr).ok());
+  std::vector<int64_t> left;
+  bool kept_foreign_key = false;
+  std::unique_ptr<rocksdb::Iterator> it(
+      db->NewIterator(rocksdb::ReadOptions()));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    const std::string key = it->key().ToString();
+    if (std::optional<int64_t> t = DecodePointKeyTime(key)) {
+      left.push_back(*t);
+    } else {
+      kept_foreign_key = kept_foreign_key || key == "not-a-point";
+    }
+  }
+  EXPECT_EQ(left, (std::vector<int64_t>{1, 2, 3}));
+  EXPECT_TRUE(kept_foreign_key);
+}
+
+// The child writes batches of kPointsPerBatch points and reports each
+// acknowledged batch number through a pipe; the parent kills it with
+// SIGKILL mid-stream and checks nothing acknowledged was lost.
+TEST(Store, AcknowledgedWritesSurviveKill9) {
+  constexpr int kBatches = 2000;
+  constexpr int kPointsPerBatch = 50;
+  constexpr int kAcksBeforeKill = 500;
+  TempDir dir;
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    close(fds[0]);
+    absl::StatusOr<std::unique_ptr<Store>> store =
+        Store::Open(OptionsFor(dir.path()));
+    if (!store.ok()) _exit(2);
+    WriteBatch batch;
+    batch.PutSeries(1, "series");
+    for (int32_t b = 0; b < kBatches; ++b) {
+      batch.PutState(1, std::to_string(b));
+      for (int i = 0; i < kPointsPerBatch; ++i) {
+        batch.PutPoint(1, Point(int64_t{b} * kPointsPerBatch + i, b));
+      }
+      if (!(*store)->Write(&batch).ok()) _exit(3);
+      if (write(fds[1], &b, sizeof(b)) != sizeof(b)) _exit(4);
+    }
+    // Wait for the kill even if it comes late: the store is never closed.
+    for (;;) pause();
+  }
+  close(fds[1]);
+  int32_t last_ack = -1;
+  int acks = 0;
+  int32_t b;
+  while (read(fds[0], &b, sizeof(b)) == sizeof(b)) {
+    last_ack = b;
+    if (++acks == kAcksBeforeKill) kill(child, SIGKILL);
+  }
+  close(fds[0]);
+  int wstatus = 0;
+  ASSERT_EQ(waitpid(child, &wstatus, 0), child);
+  ASSERT_GE(acks, kAcksBeforeKill) << "child stopped early, status " << wstatus;
+  ASSERT_TRUE(WIFSIGNALED(wstatus));
+
+  std::unique_ptr<Store> store = OpenOrDie(OptionsFor(dir.path()));
+  ASSERT_NE(store, nullptr);
+  std::map<int64_t, int> points_per_batch;
+  for (const ForecastPoint& p : Scan(*store, 1)) {
+    ++points_per_batch[p.timestamp_ms / kPointsPerBatch];
+  }
+  for (int64_t batch = 0; batch <= last_ack; ++batch) {
+    ASSERT_EQ(points_per_batch[batch], kPointsPerBatch)
+        << "acknowledged batch " << batch << " of " << last_ack;
+  }
+  // Batches are atomic: even the one in flight at the kill is all or nothing.
+  for (const auto& [batch, count] : points_per_batch) {
+    EXPECT_EQ(count, kPointsPerBatch) << "batch " << batch;
+  }
+  // The state written with the newest surviving batch survived with it.
+  const std::vector<SeriesRow> series = AllSeries(*store);
+  ASSERT_EQ(series.size(), 1u);
+  EXPECT_EQ(series[0].state, std::to_string(points_per_batch.rbegin()->first));
+}
+
+TEST(StoreOpen, RefusesAForeignRocksDb) {
+  TempDir dir;
+  CreateForeignDb(dir.path());
+  absl::StatusOr<std::unique_ptr<Store>> store =
+      Store::Open(OptionsFor(dir.path()));
+  EXPECT_EQ(store.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(store.status().message().find("--storage.path"),
+            absl::string_view::npos)
+      << store.status();
+}
+
+TEST(StoreOpen, RefusesARocksDbWithForeignColumnFamilies) {
+  TempDir dir;
+  {
+    rocksdb::Options options;
+    options.create_if_missing = true;
+    rocksdb::DB* db = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(options, dir.path(), &db).ok());
+    rocksdb::ColumnFamilyHandle* cf = nullptr;
+    ASSERT_TRUE(db->CreateColumnFamily(options, "users", &cf).ok());
+    db->DestroyColumnFamilyHandle(cf);
+    delete db;
+  }
+  EXPECT_EQ(Store::Open(OptionsFor(dir.path())).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+TEST(StoreOpen, RefusesAFormatVersionItDoesNotRead) {
+  TempDir dir;
+  { ASSERT_NE(OpenOrDie(OptionsFor(dir.path())), nullptr); }
+  {
+    std::vector<std::string> names;
+    ASSERT_TRUE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(),
+                                                dir.path(), &names)
+                    .ok());
+    std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+    for (const std::string& name : names)
+      descriptors.emplace_back(name, rocksdb::ColumnFamilyOptions());
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::DB* db = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(rocksdb::DBOptions(), dir.path(), descriptors,
+                                  &handles, &db)
+                    .ok());
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), "kad:format", "99").ok());
+    for (rocksdb::ColumnFamilyHandle* h : handles) {
+      db->DestroyColumnFamilyHandle(h);
+    }
+    delete db;
+  }
+  absl::StatusOr<std::unique_ptr<Store>> store =
+      Store::Open(OptionsFor(dir.path()));
+  EXPECT_EQ(store.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(store.status().message().find("99"), absl::string_view::npos);
+}
+
+TEST(StoreOpen, RefusesAFolderThatHoldsOtherFiles) {
+  TempDir dir;
+  std::ofstream(dir.Sub("notes.txt")) << "not a database";
+  absl::StatusOr<std::unique_ptr<Store>> store =
+      Store::Open(OptionsFor(dir.path()));
+  EXPECT_EQ(store.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(store.status().message().find("notes.txt"), absl::string_view::npos)
+      << store.status();
+  // The folder was left as it was.
+  EXPECT_FALSE(std::filesystem::exists(dir.Sub("CURRENT")));
+}
+
+TEST(StoreOpen, RefusesAPathThatIsAFile) {
+  TempDir dir;
+  std::ofstream(dir.Sub("file")) << "x";
+  EXPECT_EQ(Store::Open(OptionsFor(dir.Sub("file"))).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+TEST(StoreOpen, CreatesMissingFoldersAndAcceptsAFreshVolumeRoot) {
+  TempDir dir;
+  EXPECT_NE(OpenOrDie(OptionsFor(dir.Sub("new"))), nullptr);
+  // ext4 puts lost+found at the root of every new volume (Kubernetes PVs).
+  std::filesystem::create_directory(dir.Sub("volume"));
+  std::filesystem::create_directory(dir.Sub("volume/lost+found"));
+  EXPECT_NE(OpenOrDie(OptionsFor(dir.Sub("volume"))), nullptr);
+}
+
+TEST(StoreOpen, AdoptsAnEmptyRocksDbLeftByAnInterruptedCreation) {
+  TempDir dir;
+  {
+    rocksdb::Options options;
+    options.create_if_missing = true;
+    rocksdb::DB* db = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(options, dir.path(), &db).ok());
+    delete db;
+  }
+  std::unique_ptr<Store> store = OpenOrDie(OptionsFor(dir.path()));
+  ASSERT_NE(store, nullptr);
+  WriteBatch batch;
+  batch.PutSeries(1, "l");
+  WriteOrDie(*store, batch);
+  EXPECT_EQ(AllSeries(*store).size(), 1u);
+}
+
+TEST(StoreOpen, SecondOpenOfTheSamePathIsUnavailable) {
+  TempDir dir;
+  std::unique_ptr<Store> first = OpenOrDie(OptionsFor(dir.path()));
+  ASSERT_NE(first, nullptr);
+  absl::StatusOr<std::unique_ptr<Store>> second =
+      Store::Open(OptionsFor(dir.path()));
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kUnavailable)
+      << second.status();
+}
+
+TEST(Store, SizeBytesGrowsWithData) {
+  TempDir dir;
+  std::unique_ptr<Store> store = OpenOrDie(OptionsFor(dir.path()));
+  ASSERT_NE(store, nullptr);
+  const uint64_t empty = store->SizeBytes();
+  WriteBatch batch;
+  for (int64_t t = 0; t < 20000; ++t) {
+    batch.PutPoint(static_cast<uint64_t>(t % 7), Point(t, t * 0.37));
+  }
+  WriteOrDie(*store, batch);
+  const uint64_t in_wal = store->SizeBytes();
+  EXPECT_GT(in_wal, empty + 20000 * 16);  // WAL holds at least every key
+  ASSERT_TRUE(store->Flush().ok());
+  EXPECT_GT(store->SizeBytes(), empty + 20000 * 8);  // now in SST files
+}
+
+}  // namespace
+}  // namespace kad::storage
