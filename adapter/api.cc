@@ -1,12 +1,16 @@
 #include "adapter/api.h"
 
 #include <chrono>
+#include <vector>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "adapter/absl_view.h"
 #include "adapter/http_status.h"
 #include "adapter/remote_read.h"
 #include "adapter/remote_write.h"
+#include "adapter/selector.h"
 #include "boost/asio/post.hpp"
 
 namespace kad::adapter {
@@ -18,89 +22,161 @@ HttpResponse ErrorResponse(const absl::Status& status) {
   return TextResponse(HttpCodeFor(status), StdView(status.message()));
 }
 
+HttpResponse JsonResponse(std::string body) {
+  HttpResponse response(http::status::ok, 11);
+  response.set(http::field::content_type, "application/json");
+  response.body() = std::move(body);
+  return response;
+}
+
+// Percent-decoding of one query-string component ('+' is a space).
+std::string UrlDecode(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    int hex = 0;
+    if (s[i] == '%' && i + 2 < s.size() &&
+        absl::SimpleHexAtoi(AbslView(s.substr(i + 1, 2)), &hex)) {
+      out.push_back(static_cast<char>(hex));
+      i += 2;
+    } else {
+      out.push_back(s[i] == '+' ? ' ' : s[i]);
+    }
+  }
+  return out;
+}
+
+// The values of `name` in the request target's query string.
+std::vector<std::string> QueryValues(std::string_view target, std::string_view name) {
+  std::vector<std::string> values;
+  const size_t q = target.find('?');
+  if (q == std::string_view::npos) return values;
+  std::string_view rest = target.substr(q + 1);
+  while (!rest.empty()) {
+    const size_t amp = rest.find('&');
+    const std::string_view pair = rest.substr(0, amp);
+    const size_t eq = pair.find('=');
+    if (UrlDecode(pair.substr(0, eq)) == name) {
+      values.push_back(eq == std::string_view::npos ? "" : UrlDecode(pair.substr(eq + 1)));
+    }
+    rest = amp == std::string_view::npos ? std::string_view() : rest.substr(amp + 1);
+  }
+  return values;
+}
+
+// The series selectors in match[]= (plain selectors only), ANDed.
+absl::StatusOr<std::vector<LabelMatcher>> MatchersOf(const HttpRequest& request) {
+  std::vector<LabelMatcher> matchers;
+  for (const std::string& text : QueryValues(request.target(), "match[]")) {
+    absl::StatusOr<Selector> selector = ParseSelector(text);
+    if (!selector.ok()) return selector.status();
+    if (selector->function != RangeFunction::kNone) {
+      return absl::InvalidArgumentError("match[] takes a series selector, not rate()/irate()");
+    }
+    matchers.insert(matchers.end(), selector->matchers.begin(), selector->matchers.end());
+  }
+  return matchers;
+}
+
+struct Route {
+  std::string_view path;
+  http::verb verb;
+  std::string_view name;
+};
+
+constexpr Route kRoutes[] = {
+    {"/api/v1/write", http::verb::post, "write"},
+    {"/api/v1/read", http::verb::post, "read"},
+    {"/metrics", http::verb::get, "metrics"},
+    {"/-/healthy", http::verb::get, "healthy"},
+    {"/-/ready", http::verb::get, "ready"},
+    {"/api/v1/activities", http::verb::get, "activities"},
+    {"/api/v1/locks", http::verb::get, "locks"},
+    {"/api/v1/locks", http::verb::delete_, "delete_locks"},
+    {"/api/v1/retrain", http::verb::post, "retrain"},
+};
+
 }  // namespace
 
 Api::Api(const ApiOptions& options, Engine* engine, const storage::Store* store,
-         SelfMetrics* metrics, const Logger* log)
+         SelfMetrics* metrics, ActivityEngine* activities, const Logger* log)
     : options_(options),
       engine_(engine),
       store_(store),
       metrics_(metrics),
+      activities_(activities),
       log_(log),
       workers_(options.workers) {}
 
 Api::~Api() { workers_.join(); }
 
 void Api::Handle(HttpRequest&& request, Respond respond) {
-  struct Route {
-    std::string_view path;
-    http::verb verb;
-    std::string_view name;
-  };
-  static constexpr Route kRoutes[] = {
-      {"/api/v1/write", http::verb::post, "write"},
-      {"/api/v1/read", http::verb::post, "read"},
-      {"/metrics", http::verb::get, "metrics"},
-      {"/-/healthy", http::verb::get, "healthy"},
-      {"/-/ready", http::verb::get, "ready"},
-  };
-  std::string_view target = request.target();
-  target = target.substr(0, target.find('?'));
+  std::string_view path = request.target();
+  path = path.substr(0, path.find('?'));
+  const http::verb verb = request.method() == http::verb::head ? http::verb::get : request.method();
   const Route* route = nullptr;
+  std::vector<std::string_view> allowed;
   for (const Route& r : kRoutes) {
-    if (r.path == target) route = &r;
+    if (r.path != path) continue;
+    allowed.push_back(http::to_string(r.verb));
+    if (r.verb == verb) route = &r;
+  }
+  if (allowed.empty()) {
+    return respond(TextResponse(404, absl::StrCat("no endpoint ", AbslView(path))));
   }
   if (route == nullptr) {
-    return respond(TextResponse(404, absl::StrCat("no endpoint ", AbslView(target))));
-  }
-  const bool head =
-      request.method() == http::verb::head && route->verb == http::verb::get;
-  if (request.method() != route->verb && !head) {
+    const std::string allow = absl::StrJoin(
+        allowed, ", ",
+        [](std::string* out, std::string_view v) { out->append(v.data(), v.size()); });
     HttpResponse response =
-        TextResponse(405, absl::StrCat(AbslView(target), " accepts ", AbslView(http::to_string(route->verb)), " only"));
-    response.set(http::field::allow, http::to_string(route->verb));
+        TextResponse(405, absl::StrCat(AbslView(path), " accepts ", allow, " only"));
+    response.set(http::field::allow, allow);
     return respond(std::move(response));
   }
   // Every response is timed and counted by handler and code.
   const auto start = std::chrono::steady_clock::now();
-  Respond timed = [this, name = route->name, start,
-                   respond = std::move(respond)](HttpResponse r) {
-    const std::chrono::duration<double> elapsed =
-        std::chrono::steady_clock::now() - start;
+  Respond timed = [this, name = route->name, start, respond = std::move(respond)](HttpResponse r) {
+    const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start;
     metrics_->ObserveRequest(name, r.result_int(), elapsed.count());
     respond(std::move(r));
   };
 
+  const std::string_view name = route->name;
   const bool ready = ready_.load();
-  if (route->name == "healthy") return timed(TextResponse(200, "Healthy"));
-  if (route->name == "ready") {
+  if (name == "healthy") return timed(TextResponse(200, "Healthy"));
+  if (name == "ready") {
     return timed(ready ? TextResponse(200, "Ready")
                        : TextResponse(503, "Not ready: loading stored state"));
   }
-  if (route->name == "metrics") {
+  if (name == "metrics") {
     return boost::asio::post(workers_, [this, timed] { Metrics(timed); });
   }
-  if (!ready) {
-    return timed(TextResponse(503, "not ready: loading stored state; retry"));
-  }
-  if (route->name == "write")
-    return Write(std::move(request), std::move(timed));
+  if (!ready) return timed(TextResponse(503, "not ready: loading stored state; retry"));
+  if (name == "write") return Write(std::move(request), std::move(timed));
+  // The rest may wait on shards or storage: never on a network thread.
   auto shared = std::make_shared<HttpRequest>(std::move(request));
-  boost::asio::post(workers_, [this, shared, timed] { Read(*shared, timed); });
+  boost::asio::post(workers_, [this, shared, timed, name] {
+    if (name == "read") return Read(*shared, timed);
+    if (name == "retrain") return Retrain(*shared, timed);
+    if (activities_ == nullptr) {
+      return timed(JsonResponse(name == "locks" ? "{\"locks\":[]}" : "{\"activities\":[]}"));
+    }
+    if (name == "activities") return timed(JsonResponse(activities_->ActivitiesJson()));
+    if (name == "locks") return timed(JsonResponse(activities_->LocksJson()));
+    DeleteLocks(*shared, timed);
+  });
 }
 
 void Api::Write(HttpRequest&& request, Respond respond) {
   auto job = std::make_shared<WriteJob>();
-  if (absl::Status s = DecodeRemoteWrite(
-          request, options_.max_uncompressed_bytes, job.get());
+  if (absl::Status s = DecodeRemoteWrite(request, options_.max_uncompressed_bytes, job.get());
       !s.ok()) {
     log_->Debug("remote write rejected", {{"err", s.ToString()}});
     return respond(ErrorResponse(s));
   }
-  engine_->Ingest(std::move(job),
-                  [respond = std::move(respond)](absl::Status s) {
-                    respond(s.ok() ? TextResponse(204, "") : ErrorResponse(s));
-                  });
+  engine_->Ingest(std::move(job), [respond = std::move(respond)](absl::Status s) {
+    respond(s.ok() ? TextResponse(204, "") : ErrorResponse(s));
+  });
 }
 
 void Api::Read(const HttpRequest& request, const Respond& respond) {
@@ -110,13 +186,31 @@ void Api::Read(const HttpRequest& request, const Respond& respond) {
   size_t budget = engine_->options().read_sample_limit;
   std::vector<std::vector<ReadSeries>> results;
   for (const ReadQuery& query : read->queries) {
-    absl::StatusOr<std::vector<ReadSeries>> series =
-        engine_->Read(query, &budget);
+    absl::StatusOr<std::vector<ReadSeries>> series = engine_->Read(query, &budget);
     if (!series.ok()) return respond(ErrorResponse(series.status()));
     results.push_back(*std::move(series));
   }
   respond(read->streamed ? ChunkedResponse(results, options_.max_bytes_in_frame)
                          : SamplesResponse(results));
+}
+
+void Api::DeleteLocks(const HttpRequest& request, const Respond& respond) {
+  absl::StatusOr<std::vector<LabelMatcher>> matchers = MatchersOf(request);
+  if (!matchers.ok()) return respond(ErrorResponse(matchers.status()));
+  const std::vector<std::string> activity = QueryValues(request.target(), "activity");
+  if (activity.size() > 1) {
+    return respond(TextResponse(400, "give at most one activity= parameter"));
+  }
+  const size_t deleted = activities_->DeleteLocks(activity.empty() ? "" : activity[0], *matchers);
+  respond(JsonResponse(absl::StrCat("{\"deleted\":", deleted, "}")));
+}
+
+void Api::Retrain(const HttpRequest& request, const Respond& respond) {
+  absl::StatusOr<std::vector<LabelMatcher>> matchers = MatchersOf(request);
+  if (!matchers.ok()) return respond(ErrorResponse(matchers.status()));
+  absl::StatusOr<size_t> retrained = engine_->Retrain(*matchers);
+  if (!retrained.ok()) return respond(ErrorResponse(retrained.status()));
+  respond(JsonResponse(absl::StrCat("{\"retrained\":", *retrained, "}")));
 }
 
 void Api::Metrics(const Respond& respond) {
@@ -126,9 +220,9 @@ void Api::Metrics(const Respond& respond) {
                       .storage_bytes = store_->SizeBytes(),
                       .ready = ready_.load()},
                      &body);
+  if (activities_ != nullptr) activities_->RenderMetrics(&body);
   HttpResponse response(http::status::ok, 11);
-  response.set(http::field::content_type,
-               "text/plain; version=0.0.4; charset=utf-8");
+  response.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
   response.body() = std::move(body);
   respond(std::move(response));
 }

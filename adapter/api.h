@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cstddef>
 
+#include "adapter/activity_engine.h"
 #include "adapter/engine.h"
 #include "adapter/http_server.h"
 #include "adapter/log.h"
@@ -30,8 +31,9 @@ struct ApiOptions {
 
 class Api {
  public:
+  // `activities` may be null: the activity endpoints then list nothing.
   Api(const ApiOptions& options, Engine* engine, const storage::Store* store,
-      SelfMetrics* metrics, const Logger* log);
+      SelfMetrics* metrics, ActivityEngine* activities, const Logger* log);
   ~Api();  // waits for running worker tasks
 
   void SetReady() { ready_.store(true); }
@@ -41,11 +43,15 @@ class Api {
   void Write(HttpRequest&& request, Respond respond);
   void Read(const HttpRequest& request, const Respond& respond);
   void Metrics(const Respond& respond);
+  // The activity endpoints; `request` carries activity= and match[]= params.
+  void DeleteLocks(const HttpRequest& request, const Respond& respond);
+  void Retrain(const HttpRequest& request, const Respond& respond);
 
   const ApiOptions options_;
   Engine* engine_;
   const storage::Store* store_;
   SelfMetrics* metrics_;
+  ActivityEngine* activities_;
   const Logger* log_;
   std::atomic<bool> ready_{false};
   boost::asio::thread_pool workers_;

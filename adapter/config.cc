@@ -6,10 +6,12 @@
 #include <sstream>
 #include <utility>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
+#include "activities/arg_template.h"
 #include "adapter/absl_view.h"
 #include "models/duration.h"
 #include "yaml-cpp/yaml.h"
@@ -44,9 +46,10 @@ constexpr absl::string_view kMetricKeys[] = {"metric_query",
                                              "predicted_metric_name", "events",
                                              "models", "forecast_horizon"};
 constexpr absl::string_view kModelKeys[] = {"kind", "args"};
-constexpr absl::string_view kActivityKeys[] = {"name", "command"};
+constexpr absl::string_view kActivityKeys[] = {
+    "name", "command", "timeout", "env", "lock_scope", "run_as_user", "max_concurrent"};
 constexpr absl::string_view kCommandKeys[] = {"shell_file", "python_file",
-                                              "args"};
+                                              "args", "interpreter"};
 
 // Keys of the original Python system (which queried Prometheus and kept
 // state in Redis) that mean nothing here; accepted so its files load.
@@ -398,9 +401,53 @@ absl::StatusOr<ActivityConfig> ParseActivity(const FileReader& r,
   if (activity.shell_file.empty() && activity.python_file.empty()) {
     return r.Error(command, command_path, "the script file name is empty");
   }
-  const YAML::Node args = command["args"];
+    const YAML::Node args = command["args"];
   if (args.IsDefined()) {
     ASSIGN_OR_RETURN(activity.args, r.ScalarList(args, command_path + ".args"));
+  }
+  for (size_t i = 0; i < activity.args.size(); ++i) {
+    if (absl::Status s = activities::ValidateArgTemplate(activity.args[i]); !s.ok()) {
+      return r.Error(args[i], absl::StrCat(command_path, ".args[", i, "]"), s.message());
+    }
+  }
+  const YAML::Node interpreter = command["interpreter"];
+  if (interpreter.IsDefined()) {
+    if (!python.IsDefined()) {
+      return r.Error(interpreter, command_path + ".interpreter", "goes with python_file only");
+    }
+    ASSIGN_OR_RETURN(activity.interpreter, r.Scalar(interpreter, command_path + ".interpreter"));
+  }
+  const YAML::Node timeout = node["timeout"];
+  if (timeout.IsDefined()) {
+    ASSIGN_OR_RETURN(activity.timeout_ms, r.PositiveDuration(timeout, path + ".timeout"));
+  }
+  const YAML::Node env = node["env"];
+  if (env.IsDefined()) {
+    RETURN_IF_ERROR(r.ExpectMap(env, path + ".env"));
+    for (const auto& kv : env) {
+      const std::string key = kv.first.as<std::string>();
+      ASSIGN_OR_RETURN(std::string value, r.Scalar(kv.second, path + ".env." + key));
+      activity.env.emplace_back(key, std::move(value));
+    }
+  }
+  const YAML::Node scope = node["lock_scope"];
+  if (scope.IsDefined()) {
+    ASSIGN_OR_RETURN(const std::string value, r.Scalar(scope, path + ".lock_scope"));
+    if (value != "series" && value != "activity") {
+      return r.Error(scope, path + ".lock_scope", "must be series or activity");
+    }
+    activity.lock_per_activity = value == "activity";
+  }
+  const YAML::Node user = node["run_as_user"];
+  if (user.IsDefined()) {
+    ASSIGN_OR_RETURN(activity.run_as_user, r.Scalar(user, path + ".run_as_user"));
+  }
+  const YAML::Node concurrent = node["max_concurrent"];
+  if (concurrent.IsDefined()) {
+    ASSIGN_OR_RETURN(const std::string value, r.Scalar(concurrent, path + ".max_concurrent"));
+    if (!absl::SimpleAtoi(value, &activity.max_concurrent) || activity.max_concurrent < 1) {
+      return r.Error(concurrent, path + ".max_concurrent", "must be a positive integer");
+    }
   }
   return activity;
 }

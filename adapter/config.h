@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -50,7 +51,21 @@ struct ActivityConfig {
   std::string name;
   std::string shell_file;
   std::string python_file;
+  // Argument templates ("{{ labels.pod }}", ...), validated at load.
   std::vector<std::string> args;
+  // command.interpreter, for python_file. Default: "python3" (from PATH).
+  std::string interpreter = "python3";
+  // timeout. Default: 60 s.
+  int64_t timeout_ms = 60'000;
+  // env: extra environment variables for the script.
+  std::vector<std::pair<std::string, std::string>> env;
+  // lock_scope: "series" (one lock per input series) or "activity" (one
+  // lock for all series: a cluster-wide action). Default: "series".
+  bool lock_per_activity = false;
+  // run_as_user. Default: "" (the adapter's own user).
+  std::string run_as_user;
+  // max_concurrent: runs of this activity at once. Default: 1.
+  int max_concurrent = 1;
 };
 
 struct Config {

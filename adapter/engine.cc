@@ -71,18 +71,18 @@ absl::Status EngineOptions::Validate() const {
   return absl::OkStatus();
 }
 
-Engine::Engine(const Config& config, const EngineOptions& options,
-               storage::Store* store, const Clock* clock, SelfMetrics* metrics,
+Engine::Engine(const Config& config, const EngineOptions& options, storage::Store* store,
+               const Clock* clock, SelfMetrics* metrics, ActivityEngine* activities,
                const Logger* log)
     : config_(config),
       options_(options),
       store_(store),
       clock_(clock),
       metrics_(metrics),
+      activities_(activities),
       log_(log) {
   for (int i = 0; i < options_.shards; ++i) {
-    shards_.push_back(std::make_unique<Shard>(config_, options_.shard, store_,
-                                              metrics_, &next_id_));
+    shards_.push_back(std::make_unique<Shard>(config_, options_.shard, store_, metrics_, activities_, &next_id_));
   }
 }
 
@@ -114,7 +114,10 @@ absl::Status Engine::Load() {
           series->rate = std::make_unique<CounterRate>(place.metric->selector.function,
                                                        place.metric->selector.range_ms);
         }
-        series->persisted = true;
+                series->persisted = true;
+        if (activities_ != nullptr) {
+          series->activity = activities_->Find(GetLabel(series->labels, "__name__"));
+        }
         if (!state.empty() && !DecodeCheckpoint(state, series.get()).ok()) {
           // Written by another kind or other arguments: relearn from the
           // points.
@@ -299,12 +302,15 @@ absl::StatusOr<std::vector<ReadSeries>> Engine::Read(const ReadQuery& query,
   return result;
 }
 
-void Engine::RetrainAll() {
-  OnEveryShard([this](Shard& shard, size_t) {
-    if (absl::Status s = shard.Retrain(); !s.ok()) {
-      log_->Error("retrain checkpoint failed", {{"err", s.ToString()}});
-    }
-  });
+absl::StatusOr<size_t> Engine::Retrain(const std::vector<LabelMatcher>& matchers) {
+  std::vector<absl::StatusOr<size_t>> per_shard(shards_.size(), size_t{0});
+  OnEveryShard([&](Shard& shard, size_t i) { per_shard[i] = shard.Retrain(matchers); });
+  size_t total = 0;
+  for (const absl::StatusOr<size_t>& n : per_shard) {
+    if (!n.ok()) return n.status();
+    total += *n;
+  }
+  return total;
 }
 
 std::string Engine::RenderGauges() {

@@ -65,8 +65,9 @@ struct ReadQuery {
 
 class Engine {
  public:
-  Engine(const Config& config, const EngineOptions& options,
-         storage::Store* store, const Clock* clock, SelfMetrics* metrics,
+    // `activities` may be null (no activities configured).
+  Engine(const Config& config, const EngineOptions& options, storage::Store* store,
+         const Clock* clock, SelfMetrics* metrics, ActivityEngine* activities,
          const Logger* log);
   ~Engine();
 
@@ -88,8 +89,9 @@ class Engine {
   absl::StatusOr<std::vector<ReadSeries>> Read(const ReadQuery& query,
                                                size_t* samples_budget);
 
-  // The onRetrain event on every series.
-  void RetrainAll();
+    // The onRetrain event on every series whose input labels match all of
+  // `matchers` (all series when empty). Returns how many were retrained.
+  absl::StatusOr<size_t> Retrain(const std::vector<LabelMatcher>& matchers);
 
   // The latest forecast of every live series as gauges (text format).
   std::string RenderGauges();
@@ -105,7 +107,8 @@ class Engine {
   const EngineOptions options_;
   storage::Store* store_;
   const Clock* clock_;
-  SelfMetrics* metrics_;
+    SelfMetrics* metrics_;
+  ActivityEngine* activities_;
   const Logger* log_;
   std::atomic<uint64_t> next_id_{1};
   std::vector<std::unique_ptr<Shard>> shards_;

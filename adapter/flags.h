@@ -11,7 +11,11 @@ namespace kad::adapter {
 
 struct Flags {
   std::string config_file = "environment.yaml";
-  std::string activities_file;  // "" = activities only in the config file
+    std::string activities_file;  // "" = activities only in the config file
+  std::string scripts_dir = "scripts";
+  bool activities_dry_run = false;
+  int64_t activities_max_concurrent = 4;
+  int64_t activities_queue_size = 1000;
   std::string listen_address = ":9201";
   std::string storage_path = "data";
   int64_t retention_ms = int64_t{15} * 24 * 3600 * 1000;

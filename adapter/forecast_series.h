@@ -12,6 +12,7 @@
 #include <string_view>
 
 #include "absl/status/status.h"
+#include "adapter/activity_engine.h"
 #include "adapter/config.h"
 #include "adapter/counter_rate.h"
 #include "adapter/labels.h"
@@ -41,7 +42,9 @@ struct ForecastSeries {
   bool dirty = false;              // model changed since the last checkpoint
   bool persisted = false;          // its series record has been written
   // For rate()/irate() queries: turns counter samples into the modelled rate.
-  std::unique_ptr<CounterRate> rate;
+    std::unique_ptr<CounterRate> rate;
+  // The activity run when this series breaks its band, if any.
+  const ActivityBinding* activity = nullptr;
 
   // Scores and learns one sample (t > last_ts) and returns the point to store.
   storage::ForecastPoint Observe(int64_t t_ms, double value);

@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "absl/strings/str_cat.h"
+#include "adapter/activity_engine.h"
 #include "adapter/api.h"
 #include "adapter/clock.h"
 #include "adapter/config.h"
@@ -47,16 +48,13 @@ int Run(int argc, char** argv) {
   }
   absl::StatusOr<LogLevel> level = ParseLogLevel(flags->log_level);
   if (!level.ok()) {
-    std::fprintf(stderr, "flag --log.level: %s\n",
-                 std::string(level.status().message()).c_str());
+    std::fprintf(stderr, "flag --log.level: %s\n", std::string(level.status().message()).c_str());
     return 2;
   }
   const Logger log(*level);
 
-  absl::StatusOr<Config> config =
-      LoadConfig(flags->config_file, flags->activities_file);
-  if (!config.ok())
-    return Fail(log, "cannot load the configuration", config.status());
+  absl::StatusOr<Config> config = LoadConfig(flags->config_file, flags->activities_file);
+  if (!config.ok()) return Fail(log, "cannot load the configuration", config.status());
   for (const std::string& warning : config->warnings) log.Warn(warning);
 
   kad::storage::StoreOptions store_options;
@@ -71,44 +69,47 @@ int Run(int argc, char** argv) {
   engine_options.shards = static_cast<int>(flags->shards);
   engine_options.shard.checkpoint_interval_ms = flags->checkpoint_interval_ms;
   engine_options.shard.retrain_interval_ms = config->retrain_interval_ms;
-  engine_options.read_sample_limit =
-      static_cast<size_t>(flags->read_sample_limit);
-  engine_options.read_series_limit =
-      static_cast<size_t>(flags->read_series_limit);
-  if (absl::Status s = engine_options.Validate(); !s.ok())
-    return Fail(log, "bad options", s);
+  engine_options.read_sample_limit = static_cast<size_t>(flags->read_sample_limit);
+  engine_options.read_series_limit = static_cast<size_t>(flags->read_series_limit);
+  if (absl::Status s = engine_options.Validate(); !s.ok()) return Fail(log, "bad options", s);
+
+  ActivityOptions activity_options;
+  activity_options.scripts_dir = flags->scripts_dir;
+  activity_options.dry_run = flags->activities_dry_run;
+  activity_options.max_concurrent = static_cast<int>(flags->activities_max_concurrent);
+  activity_options.queue_size = static_cast<size_t>(flags->activities_queue_size);
+  absl::StatusOr<std::unique_ptr<ActivityEngine>> activities =
+      ActivityEngine::Create(*config, activity_options, store->get(), &log);
+  if (!activities.ok()) return Fail(log, "cannot set up activities", activities.status());
 
   const SystemClock clock;
   SelfMetrics metrics;
-  Engine engine(*config, engine_options, store->get(), &clock, &metrics, &log);
+  Engine engine(*config, engine_options, store->get(), &clock, &metrics, activities->get(), &log);
   ApiOptions api_options;
-  api_options.max_uncompressed_bytes =
-      static_cast<size_t>(flags->max_uncompressed_bytes);
+  api_options.max_uncompressed_bytes = static_cast<size_t>(flags->max_uncompressed_bytes);
   auto api =
-      std::make_unique<Api>(api_options, &engine, store->get(), &metrics, &log);
+      std::make_unique<Api>(api_options, &engine, store->get(), &metrics, activities->get(), &log);
   HttpServerOptions server_options;
   server_options.listen_address = flags->listen_address;
   server_options.max_body_bytes = static_cast<size_t>(flags->max_body_bytes);
   HttpServer server(
       server_options,
-      [&api](HttpRequest&& r, Respond respond) {
-        api->Handle(std::move(r), std::move(respond));
-      },
+      [&api](HttpRequest&& r, Respond respond) { api->Handle(std::move(r), std::move(respond)); },
       &log);
-  if (absl::Status s = server.Start(); !s.ok())
-    return Fail(log, "cannot serve", s);
+  if (absl::Status s = server.Start(); !s.ok()) return Fail(log, "cannot serve", s);
 
   log.Info("starting k8s-anomaly-detector",
            {{"version", KAD_VERSION},
             {"config", flags->config_file},
             {"activities", flags->activities_file},
+            {"scripts_dir", flags->scripts_dir},
+            {"dry_run", flags->activities_dry_run ? "true" : "false"},
             {"metrics", absl::StrCat(config->metrics.size())},
             {"listen_address", flags->listen_address},
             {"port", absl::StrCat(server.port())},
             {"storage_path", flags->storage_path}});
   // /-/healthy answers during the load; /-/ready and the API once it is done.
-  if (absl::Status s = engine.Load(); !s.ok())
-    return Fail(log, "cannot load stored state", s);
+  if (absl::Status s = engine.Load(); !s.ok()) return Fail(log, "cannot load stored state", s);
   engine.Start();
   api->SetReady();
   log.Info("ready", {{"series", absl::StrCat(engine.num_series())}});
@@ -117,8 +118,9 @@ int Run(int argc, char** argv) {
   sigwait(&signals, &signal);
   log.Info("shutting down", {{"signal", absl::StrCat(signal)}});
   server.Stop();
-  api.reset();    // waits for running reads, which need the shards
-  engine.Stop();  // checkpoints every changed model
+  api.reset();          // waits for running reads, which need the shards
+  engine.Stop();        // checkpoints every changed model
+  activities->reset();  // waits for running scripts
   if (absl::Status s = (*store)->Flush(); !s.ok())
     log.Error("flush failed", {{"err", s.message()}});
   log.Info("stopped");

@@ -55,13 +55,13 @@ uint64_t HashLabels(const Labels& labels) {
   return h;
 }
 
-Shard::Shard(const Config& config, const ShardOptions& options,
-             storage::Store* store, SelfMetrics* metrics,
-             std::atomic<uint64_t>* next_id)
+Shard::Shard(const Config& config, const ShardOptions& options, storage::Store* store,
+             SelfMetrics* metrics, ActivityEngine* activities, std::atomic<uint64_t>* next_id)
     : config_(config),
       options_(options),
       store_(store),
-      metrics_(metrics),
+            metrics_(metrics),
+      activities_(activities),
       next_id_(next_id),
       work_(boost::asio::make_work_guard(io_)) {}
 
@@ -135,7 +135,7 @@ void Shard::ScheduleRetrain() {
       std::chrono::milliseconds(options_.retrain_interval_ms));
   retrain_timer_->async_wait([this](boost::system::error_code ec) {
     if (ec) return;
-    (void)Retrain();
+        (void)Retrain({});
     ScheduleRetrain();
   });
 }
@@ -171,7 +171,8 @@ Shard::InputSeries* Shard::Create(uint64_t hash,
           sorted, absl::StrCat(metric.predicted_metric_name, "_", model.kind));
       series->metric = &metric;
       series->model_config = &model;
-      series->model = model.factory.New();
+            series->model = model.factory.New();
+      if (activities_ != nullptr) series->activity = activities_->Find(GetLabel(series->labels, "__name__"));
       if (metric.selector.function != RangeFunction::kNone) {
         series->rate =
             std::make_unique<CounterRate>(metric.selector.function, metric.selector.range_ms);
@@ -242,8 +243,13 @@ absl::Status Shard::Apply(const proto::WriteRequestView& req,
           if (!rate.has_value()) continue;  // the range holds one sample so far
           value = *rate;
         }
-        batch.PutPoint(out->id, out->Observe(sample.timestamp_ms, value));
+                const bool was_anomaly = out->last_ts != kNoTimestamp && out->latest.anomaly;
+        const storage::ForecastPoint& point = out->Observe(sample.timestamp_ms, value);
+        batch.PutPoint(out->id, point);
         count(SampleOutcome::kModelled, 1);
+        if (out->activity != nullptr && (point.anomaly || was_anomaly)) {
+          activities_->OnVerdict(*out->activity, InputLabels(out->labels), point, was_anomaly);
+        }
       }
     }
   }
@@ -278,9 +284,25 @@ absl::Status Shard::Checkpoint(bool all) {
   return status;
 }
 
-absl::Status Shard::Retrain() {
-  for (const auto& s : series_) s->model->Retrain();
-  return Checkpoint(/*all=*/true);
+absl::StatusOr<size_t> Shard::Retrain(const std::vector<LabelMatcher>& matchers) {
+    storage::WriteBatch batch;
+  std::vector<ForecastSeries*> retrained;
+  for (const auto& s : series_) {
+    const Labels input = InputLabels(s->labels);
+    if (!MatchesAll(matchers, input)) continue;
+    s->model->Retrain();
+    if (s->activity != nullptr) activities_->OnRetrained(*s->activity, input);
+    if (!s->persisted) batch.PutSeries(s->id, EncodeLabels(s->labels));
+        batch.PutState(s->id, EncodeCheckpoint(*s));
+    retrained.push_back(s.get());
+  }
+  if (retrained.empty()) return 0;
+  if (absl::Status status = store_->Write(&batch); !status.ok()) return status;
+  for (ForecastSeries* s : retrained) {
+    s->dirty = false;
+    s->persisted = true;
+  }
+  return retrained.size();
 }
 
 void Shard::Match(const ReadSpec& spec, std::vector<ReadMatch>* out) const {

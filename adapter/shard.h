@@ -19,6 +19,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
+#include "adapter/activity_engine.h"
 #include "adapter/config.h"
 #include "adapter/forecast_series.h"
 #include "adapter/label_matcher.h"
@@ -63,9 +64,9 @@ struct ReadSpec {
 
 class Shard {
  public:
-  Shard(const Config& config, const ShardOptions& options,
-        storage::Store* store, SelfMetrics* metrics,
-        std::atomic<uint64_t>* next_id);
+    // `activities` may be null (no activities configured).
+  Shard(const Config& config, const ShardOptions& options, storage::Store* store,
+        SelfMetrics* metrics, ActivityEngine* activities, std::atomic<uint64_t>* next_id);
   ~Shard();
 
   // Before Start(): takes a series loaded from storage.
@@ -87,9 +88,11 @@ class Shard {
                      std::span<const uint32_t> series);
   // Writes the state of every changed series (all of them when `all`).
   absl::Status Checkpoint(bool all);
-  // The onRetrain event for every series; then checkpoints them all, so a
-  // restart replays from the retrained state.
-  absl::Status Retrain();
+    // The onRetrain event for every series whose input labels match all of
+  // `matchers` (every series when empty): retrains them, clears their
+  // activity locks, and checkpoints them, so a restart replays from the
+  // retrained state. Returns how many were retrained.
+  absl::StatusOr<size_t> Retrain(const std::vector<LabelMatcher>& matchers);
   void Match(const ReadSpec& spec, std::vector<ReadMatch>* out) const;
   // Appends the latest forecast of every live series, keyed by metric name.
   void RenderGauges(std::map<std::string, std::string>* families) const;
@@ -112,7 +115,8 @@ class Shard {
   const Config& config_;
   const ShardOptions options_;
   storage::Store* store_;
-  SelfMetrics* metrics_;
+    SelfMetrics* metrics_;
+  ActivityEngine* activities_;
   std::atomic<uint64_t>* next_id_;
   absl::flat_hash_map<uint64_t, std::vector<std::unique_ptr<InputSeries>>>
       inputs_;

@@ -9,4 +9,5 @@ cmake --build build -j2 --target k8s-anomaly-detector
 exec ./build/adapter/k8s-anomaly-detector \
   --config.file=examples/environment.yaml \
   --activities.file=examples/activities.yaml \
+  --activities.scripts-dir=examples/scripts \
   --storage.path=data "$@"

@@ -2,6 +2,8 @@
 // Internal to kad_storage (and its tests); nothing here touches RocksDB.
 //
 //   series / state key : id as 8 bytes big-endian, so keys sort by id.
+//   runs key           : sequence number, laid out like an id key (the
+//                        Encode/DecodeIdKey functions serve both).
 //   points key         : id (8 bytes BE) + timestamp (8 bytes BE with the
 //                        sign bit flipped, so negative times sort first).
 //   points value       : kPointFormatV1, then value, yhat, yhat_lower,

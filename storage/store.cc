@@ -9,6 +9,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "rocksdb/cache.h"
 #include "rocksdb/convenience.h"
 #include "rocksdb/db.h"
@@ -29,10 +30,19 @@ namespace {
 constexpr char kMarkerKey[] = "kad:format";
 constexpr char kFormatVersion[] = "1";
 
-// The column families in the order of Store::Impl::handles.
-enum Column : uint8_t { kSeries = 0, kState = 1, kPoints = 2, kColumnCount };
+// The column families in the order of Store::Impl::handles. A database
+// lacking some of them (written by an older release) gains them at open;
+// a column family not listed here marks a database as someone else's.
+enum Column : uint8_t {
+  kSeries = 0,
+  kState = 1,
+  kPoints = 2,
+  kLocks = 3,
+  kRuns = 4,
+  kColumnCount
+};
 constexpr std::array<const char*, kColumnCount> kColumnNames = {
-    "series", "state", "points"};
+    "series", "state", "points", "locks", "runs"};
 
 constexpr size_t kMiB = size_t{1} << 20;
 
@@ -92,8 +102,11 @@ rocksdb::ColumnFamilyOptions MakeColumnOptions(
     // Files nobody compacts would keep expired points forever; this makes
     // RocksDB pass every file through the retention filter at least daily.
     cf.periodic_compaction_seconds = 24 * 3600;
+  } else if (column == kState) {
+    cf.write_buffer_size = 16 * kMiB;
   } else {
-    cf.write_buffer_size = column == kState ? 16 * kMiB : 4 * kMiB;
+    // series, locks, runs: small and rarely written.
+    cf.write_buffer_size = 4 * kMiB;
   }
   cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   return cf;
@@ -229,6 +242,14 @@ struct Store::Impl {
   std::array<rocksdb::ColumnFamilyHandle*, kColumnCount> handles{};
   rocksdb::WriteOptions write_options;
 
+  // Appends to the run history are serialized so sequence numbers reach
+  // RocksDB in order and each prune deletes a range no earlier prune did.
+  absl::Mutex runs_mu;
+  // The sequence number of the next run record.
+  uint64_t next_run ABSL_GUARDED_BY(runs_mu) = 1;
+  // No run record older than this exists (the start of the next prune).
+  uint64_t oldest_run ABSL_GUARDED_BY(runs_mu) = 1;
+
   Impl() = default;
   Impl(const Impl&) = delete;
   Impl& operator=(const Impl&) = delete;
@@ -274,6 +295,31 @@ struct Store::Impl {
       if (it->Valid() || !it->status().ok()) return true;
     }
     return false;
+  }
+
+  // Sets next_run and oldest_run from the run records on disk.
+  absl::Status LoadRunBounds() {
+    std::unique_ptr<rocksdb::Iterator> it(
+        db->NewIterator(rocksdb::ReadOptions(), handles[kRuns]));
+    it->SeekToLast();
+    if (!it->Valid()) return FromRocks(it->status(), "cannot read run history");
+    const std::optional<uint64_t> last = DecodeIdKey(View(it->key()));
+    it->SeekToFirst();
+    const std::optional<uint64_t> first =
+        it->Valid() ? DecodeIdKey(View(it->key())) : std::nullopt;
+    if (!it->status().ok()) {
+      return FromRocks(it->status(), "cannot read run history");
+    }
+    if (!last.has_value() || !first.has_value()) {
+      return absl::DataLossError(absl::StrCat(
+          "activity run history in ", options.path,
+          " has a key that is not a sequence number; the database is "
+          "damaged"));
+    }
+    absl::MutexLock lock(&runs_mu);
+    next_run = *last + 1;
+    oldest_run = *first;
+    return absl::OkStatus();
   }
 };
 
@@ -368,6 +414,7 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(
                       rocksdb::Slice(kFormatVersion));
     if (!s.ok()) return FromRocksOpen(s, path);
   }
+  if (absl::Status runs = impl->LoadRunBounds(); !runs.ok()) return runs;
   return std::unique_ptr<Store>(new Store(std::move(impl)));
 }
 
@@ -463,6 +510,77 @@ absl::Status Store::ScanPoints(
     if (!fn(point)) break;
   }
   return FromRocks(it->status(), "cannot read forecast points");
+}
+
+absl::Status Store::PutLock(std::string_view key, std::string_view value) {
+  return FromRocks(
+      impl_->db->Put(impl_->write_options, impl_->handles[kLocks],
+                     rocksdb::Slice(key.data(), key.size()),
+                     rocksdb::Slice(value.data(), value.size())),
+      absl::StrCat("cannot write activity lock to ", impl_->options.path));
+}
+
+absl::Status Store::DeleteLock(std::string_view key) {
+  return FromRocks(
+      impl_->db->Delete(impl_->write_options, impl_->handles[kLocks],
+                        rocksdb::Slice(key.data(), key.size())),
+      absl::StrCat("cannot delete activity lock in ", impl_->options.path));
+}
+
+absl::Status Store::ForEachLock(
+    const std::function<void(std::string_view key, std::string_view value)>&
+        fn) const {
+  std::unique_ptr<rocksdb::Iterator> it(
+      impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->handles[kLocks]));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    fn(View(it->key()), View(it->value()));
+  }
+  return FromRocks(it->status(), "cannot read activity locks");
+}
+
+absl::Status Store::AppendRun(std::string_view record, size_t keep) {
+  if (keep == 0) {
+    return absl::InvalidArgumentError(
+        "activity run history must keep at least 1 run");
+  }
+  absl::MutexLock lock(&impl_->runs_mu);
+  // Consumed even if the write fails: a write that fails after reaching the
+  // WAL may still be on disk, and a reused number would overwrite it.
+  const uint64_t seq = impl_->next_run++;
+  rocksdb::WriteBatch write;
+  const std::string key = EncodeIdKey(seq);
+  rocksdb::Status s = write.Put(impl_->handles[kRuns], key,
+                                rocksdb::Slice(record.data(), record.size()));
+  // Records [oldest_run, seq - keep] fall out of the history. Each prune
+  // starts where the previous ended, so range tombstones never overlap.
+  const uint64_t end = seq >= keep ? seq - keep + 1 : 0;  // exclusive
+  if (s.ok() && end > impl_->oldest_run) {
+    s = write.DeleteRange(impl_->handles[kRuns],
+                          EncodeIdKey(impl_->oldest_run), EncodeIdKey(end));
+  }
+  if (!s.ok()) return FromRocks(s, "cannot build activity run write");
+  s = impl_->db->Write(impl_->write_options, &write);
+  if (s.ok() && end > impl_->oldest_run) impl_->oldest_run = end;
+  return FromRocks(
+      s, absl::StrCat("cannot write activity run to ", impl_->options.path));
+}
+
+absl::Status Store::ForEachRun(
+    const std::function<void(uint64_t seq, std::string_view record)>& fn)
+    const {
+  std::unique_ptr<rocksdb::Iterator> it(
+      impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->handles[kRuns]));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    const std::optional<uint64_t> seq = DecodeIdKey(View(it->key()));
+    if (!seq.has_value()) {
+      return absl::DataLossError(absl::StrCat(
+          "activity run key of ", it->key().size(), " bytes in ",
+          impl_->options.path, " is not a sequence number; the database is "
+          "damaged"));
+    }
+    fn(*seq, View(it->value()));
+  }
+  return FromRocks(it->status(), "cannot read activity run history");
 }
 
 void Store::SetRetentionNow(int64_t now_ms) {

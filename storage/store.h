@@ -2,13 +2,17 @@
 //   series  id -> output label set (opaque bytes, written by the adapter)
 //   state   id -> the latest model checkpoint of that series (opaque bytes)
 //   points  (id, t) -> ForecastPoint, dropped after the retention
+//   locks   activity lock key -> value (opaque bytes, written by the
+//           activity engine)
+//   runs    sequence number -> activity run record (opaque bytes), bounded
 //
 // Series ids are chosen by the caller (sequential, never reused).
 // A WriteBatch is applied atomically and, once Write() returns OK, survives
 // kill -9 (the RocksDB WAL is written before it returns; `sync_writes` adds
 // an fsync for power loss).
 //
-// Thread-safe: Write, Scan* and ForEachSeries may be called concurrently.
+// Thread-safe: Write, Scan*, ForEach* and the lock and run methods may be
+// called concurrently.
 #pragma once
 
 #include <cstdint>
@@ -91,6 +95,28 @@ class Store {
   absl::Status ScanPoints(
       uint64_t id, int64_t start_ms, int64_t end_ms,
       const std::function<bool(const ForecastPoint&)>& fn) const;
+
+  // Activity locks: opaque key -> opaque value, in their own column family.
+  // Like Write, an acknowledged PutLock/DeleteLock survives kill -9, so a
+  // restart neither reruns a locked activity nor keeps a cleared lock.
+  // Unavailable on I/O errors.
+  absl::Status PutLock(std::string_view key, std::string_view value);
+  absl::Status DeleteLock(std::string_view key);  // OK if absent
+  // Calls fn for every lock in key order (bytewise).
+  absl::Status ForEachLock(
+      const std::function<void(std::string_view key, std::string_view value)>&
+          fn) const;
+
+  // Activity run history: records appended in order with an increasing
+  // sequence number (1 for the first record of a database, never reused);
+  // after each append only the newest `keep` records remain (older ones are
+  // deleted in the same atomic write). InvalidArgument when keep is 0;
+  // Unavailable on I/O errors.
+  absl::Status AppendRun(std::string_view record, size_t keep);
+  // Calls fn for every kept run record, oldest first.
+  absl::Status ForEachRun(
+      const std::function<void(uint64_t seq, std::string_view record)>& fn)
+      const;
 
   // Sets "now" for the retention (time is the caller's: tests pass any
   // value). Points older than now_ms - retention_ms are hidden from then on

@@ -26,6 +26,7 @@
 #include "gtest/gtest.h"
 #include "proto/snappy_codec.h"
 #include "storage/store.h"
+#include "tests/adapter/in_process_adapter.h"
 #include "tests/support/http_client.h"
 #include "tests/support/remote_client.h"
 
@@ -50,120 +51,14 @@ using ::kad::testing::SnappyBody;
 using ::kad::testing::WriteRequestBuilder;
 using ::testing::HasSubstr;
 using PbMatcher = prometheus::LabelMatcher;
+using testing::InProcessAdapter;
+using testing::kConfig;
+using testing::kHour;
+using testing::kStep;
+using testing::kT0;
+using testing::TestOptions;
 
-constexpr int64_t kT0 = 1767225600000;  // 2026-01-01T00:00:00Z
-constexpr int64_t kStep = 15'000;
-constexpr int64_t kHour = 3'600'000;
 constexpr char kForecast[] = "predicted_node_load_holt_winters";
-
-constexpr char kConfig[] = R"(version: "v1alpha"
-prometheus_metric_list:
-  - metric_query: "node_load1{job='node'}"
-    predicted_metric_name: predicted_node_load
-    models:
-      - kind: holt_winters
-    forecast_horizon: 1h
-)";
-
-// "Now" a day after the samples, well inside the retention.
-class FixedClock final : public Clock {
- public:
-  int64_t NowMs() const override { return kT0 + 24 * kHour; }
-};
-
-struct TestOptions {
-  size_t max_body_bytes = size_t{32} << 20;
-  size_t max_uncompressed_bytes = size_t{64} << 20;
-  size_t read_sample_limit = 10'000'000;
-  bool ready = true;
-};
-
-// The adapter as main() wires it, on 127.0.0.1 with a free port.
-class InProcessAdapter {
- public:
-  explicit InProcessAdapter(const TestOptions& options = {})
-      : options_(options), log_(LogLevel::kError) {
-    char dir_template[] = "/tmp/kad_server_test_XXXXXX";
-    const char* made = mkdtemp(dir_template);
-    EXPECT_NE(made, nullptr);
-    dir_ = made == nullptr ? "" : made;
-    absl::StatusOr<Config> config = ParseConfig(kConfig, "");
-    EXPECT_TRUE(config.ok()) << config.status();
-    config_ = *std::move(config);
-    Open();
-  }
-
-  ~InProcessAdapter() {
-    Close();
-    if (!dir_.empty()) std::filesystem::remove_all(dir_);
-  }
-
-  // A clean shutdown and a start on the same storage (a new port).
-  void Restart() {
-    Close();
-    Open();
-  }
-
-  uint16_t port() const { return server_->port(); }
-
- private:
-  void Open() {
-    storage::StoreOptions store_options;
-    store_options.path = dir_ + "/data";
-    absl::StatusOr<std::unique_ptr<storage::Store>> store =
-        storage::Store::Open(store_options);
-    EXPECT_TRUE(store.ok()) << store.status();
-    store_ = *std::move(store);
-
-    metrics_ = std::make_unique<SelfMetrics>();
-    EngineOptions engine_options;
-    engine_options.read_sample_limit = options_.read_sample_limit;
-    engine_ = std::make_unique<Engine>(config_, engine_options, store_.get(),
-                                       &clock_, metrics_.get(), &log_);
-    ApiOptions api_options;
-    api_options.max_uncompressed_bytes = options_.max_uncompressed_bytes;
-    api_ = std::make_unique<Api>(api_options, engine_.get(), store_.get(),
-                                 metrics_.get(), &log_);
-    HttpServerOptions server_options;
-    server_options.listen_address = "127.0.0.1:0";
-    server_options.max_body_bytes = options_.max_body_bytes;
-    server_ = std::make_unique<HttpServer>(
-        server_options,
-        [this](HttpRequest&& r, Respond respond) {
-          api_->Handle(std::move(r), std::move(respond));
-        },
-        &log_);
-    const absl::Status started = server_->Start();
-    EXPECT_TRUE(started.ok()) << started;
-    if (options_.ready) {
-      const absl::Status loaded = engine_->Load();
-      EXPECT_TRUE(loaded.ok()) << loaded;
-      engine_->Start();
-      api_->SetReady();
-    }
-  }
-
-  // main()'s shutdown order.
-  void Close() {
-    server_->Stop();
-    api_.reset();
-    engine_->Stop();
-    engine_.reset();
-    server_.reset();
-    store_.reset();
-  }
-
-  const TestOptions options_;
-  Logger log_;
-  std::string dir_;
-  Config config_;
-  FixedClock clock_;
-  std::unique_ptr<SelfMetrics> metrics_;
-  std::unique_ptr<storage::Store> store_;
-  std::unique_ptr<Engine> engine_;
-  std::unique_ptr<Api> api_;
-  std::unique_ptr<HttpServer> server_;
-};
 
 LabelPairs NodeLoad(std::string instance) {
   return {{"__name__", "node_load1"},

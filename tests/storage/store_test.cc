@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
@@ -13,6 +14,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -573,6 +575,245 @@ TEST(Store, SizeBytesGrowsWithData) {
   EXPECT_GT(in_wal, empty + 20000 * 16);  // WAL holds at least every key
   ASSERT_TRUE(store->Flush().ok());
   EXPECT_GT(store->SizeBytes(), empty + 20000 * 8);  // now in SST files
+}
+
+using Record = std::pair<std::string, std::string>;
+
+std::vector<Record> AllLocks(const Store& store) {
+  std::vector<Record> locks;
+  absl::Status s =
+      store.ForEachLock([&](std::string_view key, std::string_view value) {
+        locks.emplace_back(std::string(key), std::string(value));
+      });
+  EXPECT_TRUE(s.ok()) << s;
+  return locks;
+}
+
+std::vector<std::pair<uint64_t, std::string>> AllRuns(const Store& store) {
+  std::vector<std::pair<uint64_t, std::string>> runs;
+  absl::Status s =
+      store.ForEachRun([&](uint64_t seq, std::string_view record) {
+        runs.emplace_back(seq, std::string(record));
+      });
+  EXPECT_TRUE(s.ok()) << s;
+  return runs;
+}
+
+void AppendRunOrDie(Store& store, std::string_view record, size_t keep) {
+  absl::Status s = store.AppendRun(record, keep);
+  ASSERT_TRUE(s.ok()) << s;
+}
+
+TEST(StoreLocks, PutListDeleteAndSurviveReopen) {
+  TempDir dir;
+  const std::string binary_key("act\0series", 10);
+  {
+    std::unique_ptr<Store> store = OpenOrDie(OptionsFor(dir.path()));
+    ASSERT_NE(store, nullptr);
+    EXPECT_TRUE(AllLocks(*store).empty());
+    ASSERT_TRUE(store->PutLock("b", "2").ok());
+    ASSERT_TRUE(store->PutLock(binary_key, "0").ok());
+    ASSERT_TRUE(store->PutLock("c", "3").ok());
+    ASSERT_TRUE(store->PutLock("b", "2-newer").ok());  // replaces
+    EXPECT_EQ(AllLocks(*store), (std::vector<Record>{{binary_key, "0"},
+                                                     {"b", "2-newer"},
+                                                     {"c", "3"}}));
+    ASSERT_TRUE(store->DeleteLock("c").ok());
+    EXPECT_TRUE(store->DeleteLock("never-set").ok());
+    // Locks live apart from the series: neither sees the other.
+    EXPECT_TRUE(AllSeries(*store).empty());
+  }
+  std::unique_ptr<Store> store = OpenOrDie(OptionsFor(dir.path()));
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(AllLocks(*store),
+            (std::vector<Record>{{binary_key, "0"}, {"b", "2-newer"}}));
+}
+
+TEST(StoreRuns, KeepsTheNewestRecordsInOrderAcrossReopen) {
+  TempDir dir;
+  {
+    std::unique_ptr<Store> store = OpenOrDie(OptionsFor(dir.path()));
+    ASSERT_NE(store, nullptr);
+    EXPECT_TRUE(AllRuns(*store).empty());
+    for (int i = 1; i <= 5; ++i) {
+      AppendRunOrDie(*store, "run-" + std::to_string(i), 3);
+    }
+    EXPECT_EQ(AllRuns(*store),
+              (std::vector<std::pair<uint64_t, std::string>>{
+                  {3, "run-3"}, {4, "run-4"}, {5, "run-5"}}));
+  }
+  std::unique_ptr<Store> store = OpenOrDie(OptionsFor(dir.path()));
+  ASSERT_NE(store, nullptr);
+  // The pruned records stayed deleted, and numbering continues after 5.
+  EXPECT_EQ(AllRuns(*store).front().first, 3u);
+  AppendRunOrDie(*store, "run-6", 3);
+  EXPECT_EQ(AllRuns(*store), (std::vector<std::pair<uint64_t, std::string>>{
+                                 {4, "run-4"}, {5, "run-5"}, {6, "run-6"}}));
+  // A smaller bound drops several records at once; a larger one drops none.
+  AppendRunOrDie(*store, "run-7", 1);
+  EXPECT_EQ(AllRuns(*store),
+            (std::vector<std::pair<uint64_t, std::string>>{{7, "run-7"}}));
+  AppendRunOrDie(*store, std::string("run\0-8", 6), 10);
+  EXPECT_EQ(AllRuns(*store), (std::vector<std::pair<uint64_t, std::string>>{
+                                 {7, "run-7"}, {8, std::string("run\0-8", 6)}}));
+  EXPECT_EQ(store->AppendRun("run-9", 0).code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST(StoreRuns, ConcurrentAppendsGetDistinctIncreasingNumbers) {
+  constexpr int kThreads = 4;
+  constexpr int kPerThread = 50;
+  constexpr size_t kKeep = 120;
+  TempDir dir;
+  std::unique_ptr<Store> store = OpenOrDie(OptionsFor(dir.path()));
+  ASSERT_NE(store, nullptr);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&store, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        EXPECT_TRUE(
+            store->AppendRun(std::to_string(t) + ":" + std::to_string(i), kKeep)
+                .ok());
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  const auto runs = AllRuns(*store);
+  ASSERT_EQ(runs.size(), kKeep);
+  for (size_t i = 0; i < runs.size(); ++i) {
+    EXPECT_EQ(runs[i].first, kThreads * kPerThread - kKeep + 1 + i);
+  }
+}
+
+// A lock acknowledged to the activity engine must survive kill -9, or a
+// restart would run the activity again.
+TEST(StoreLocks, AcknowledgedLocksSurviveKill9) {
+  constexpr int32_t kLocks = 100000;
+  constexpr int kAcksBeforeKill = 300;
+  TempDir dir;
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    close(fds[0]);
+    absl::StatusOr<std::unique_ptr<Store>> store =
+        Store::Open(OptionsFor(dir.path()));
+    if (!store.ok()) _exit(2);
+    for (int32_t i = 0; i < kLocks; ++i) {
+      if (!(*store)->PutLock(EncodeIdKey(i), "locked").ok()) _exit(3);
+      if (write(fds[1], &i, sizeof(i)) != sizeof(i)) _exit(4);
+    }
+    for (;;) pause();
+  }
+  close(fds[1]);
+  int32_t last_ack = -1;
+  int acks = 0;
+  int32_t i;
+  while (read(fds[0], &i, sizeof(i)) == sizeof(i)) {
+    last_ack = i;
+    if (++acks == kAcksBeforeKill) kill(child, SIGKILL);
+  }
+  close(fds[0]);
+  int wstatus = 0;
+  ASSERT_EQ(waitpid(child, &wstatus, 0), child);
+  ASSERT_GE(acks, kAcksBeforeKill) << "child stopped early, status " << wstatus;
+  ASSERT_TRUE(WIFSIGNALED(wstatus));
+
+  std::unique_ptr<Store> store = OpenOrDie(OptionsFor(dir.path()));
+  ASSERT_NE(store, nullptr);
+  const std::vector<Record> locks = AllLocks(*store);
+  ASSERT_GE(locks.size(), static_cast<size_t>(last_ack) + 1);
+  for (int32_t n = 0; n <= last_ack; ++n) {
+    ASSERT_EQ(locks[n].first, EncodeIdKey(n)) << "acknowledged lock " << n;
+  }
+}
+
+// Writes what Store::Open wrote before locks and runs existed: the series,
+// state and points column families plus the format marker, here with one
+// series in it.
+void CreateDatabaseWithoutLocksAndRuns(const std::string& path) {
+  rocksdb::DBOptions options;
+  options.create_if_missing = true;
+  options.create_missing_column_families = true;
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  for (const char* name :
+       {rocksdb::kDefaultColumnFamilyName.c_str(), "series", "state", "points"}) {
+    descriptors.emplace_back(name, rocksdb::ColumnFamilyOptions());
+  }
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* db = nullptr;
+  ASSERT_TRUE(
+      rocksdb::DB::Open(options, path, descriptors, &handles, &db).ok());
+  rocksdb::WriteOptions synced;
+  synced.sync = true;
+  ASSERT_TRUE(db->Put(synced, handles[0], "kad:format", "1").ok());
+  ASSERT_TRUE(db->Put(synced, handles[1], EncodeIdKey(5), "labels-5").ok());
+  for (rocksdb::ColumnFamilyHandle* h : handles) {
+    db->DestroyColumnFamilyHandle(h);
+  }
+  delete db;
+}
+
+std::vector<std::string> ColumnFamilies(const std::string& path) {
+  std::vector<std::string> names;
+  EXPECT_TRUE(
+      rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), path, &names).ok());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+TEST(StoreOpen, UpgradesADatabaseWrittenBeforeLocksAndRuns) {
+  TempDir dir;
+  CreateDatabaseWithoutLocksAndRuns(dir.path());
+  {
+    std::unique_ptr<Store> store = OpenOrDie(OptionsFor(dir.path()));
+    ASSERT_NE(store, nullptr);
+    EXPECT_EQ(AllSeries(*store),
+              (std::vector<SeriesRow>{{5, "labels-5", ""}}));
+    EXPECT_TRUE(AllLocks(*store).empty());
+    EXPECT_TRUE(AllRuns(*store).empty());
+    ASSERT_TRUE(store->PutLock("k", "v").ok());
+    AppendRunOrDie(*store, "first run", 5);
+  }
+  EXPECT_EQ(ColumnFamilies(dir.path()),
+            (std::vector<std::string>{"default", "locks", "points", "runs",
+                                      "series", "state"}));
+  std::unique_ptr<Store> store = OpenOrDie(OptionsFor(dir.path()));
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(AllLocks(*store), (std::vector<Record>{{"k", "v"}}));
+  EXPECT_EQ(AllRuns(*store), (std::vector<std::pair<uint64_t, std::string>>{
+                                 {1, "first run"}}));
+}
+
+// Column family names alone do not make a database ours: with data and no
+// format marker it is still refused, and left untouched.
+TEST(StoreOpen, RefusesARocksDbThatOnlySharesColumnFamilyNames) {
+  TempDir dir;
+  {
+    rocksdb::DBOptions options;
+    options.create_if_missing = true;
+    options.create_missing_column_families = true;
+    std::vector<rocksdb::ColumnFamilyDescriptor> descriptors = {
+        {rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions()},
+        {"locks", rocksdb::ColumnFamilyOptions()}};
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::DB* db = nullptr;
+    ASSERT_TRUE(
+        rocksdb::DB::Open(options, dir.path(), descriptors, &handles, &db)
+            .ok());
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), handles[1], "k", "v").ok());
+    for (rocksdb::ColumnFamilyHandle* h : handles) {
+      db->DestroyColumnFamilyHandle(h);
+    }
+    delete db;
+  }
+  absl::StatusOr<std::unique_ptr<Store>> store =
+      Store::Open(OptionsFor(dir.path()));
+  EXPECT_EQ(store.status().code(), absl::StatusCode::kFailedPrecondition)
+      << store.status();
+  EXPECT_EQ(ColumnFamilies(dir.path()),
+            (std::vector<std::string>{"default", "locks"}));
 }
 
 }  // namespace
