@@ -33,7 +33,7 @@ struct ActivitySpec {
 
 // The anomaly an activity runs for.
 struct AnomalyContext {
-  std::string metric;  // the input series' metric name
+  std::string metric;                                       // the input series' metric name
   std::vector<std::pair<std::string, std::string>> labels;  // input labels, sorted
   double value = 0;
   double yhat = 0;

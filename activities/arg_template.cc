@@ -87,9 +87,9 @@ absl::Status Expand(std::string_view text, const AnomalyContext& context, std::s
     std::optional<std::string> value = Lookup(name, context);
     if (!value) {
       out->append(text);
-      return absl::InvalidArgumentError(absl::StrCat(
-          "argument template has an unknown placeholder \"", AbslView(placeholder),
-          "\"; known names: ", AbslView(kKnownNames)));
+      return absl::InvalidArgumentError(
+          absl::StrCat("argument template has an unknown placeholder \"", AbslView(placeholder),
+                       "\"; known names: ", AbslView(kKnownNames)));
     }
     out->append(*value);
     text.remove_prefix(placeholder.size());

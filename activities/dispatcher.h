@@ -73,13 +73,13 @@ class Dispatcher {
   const DispatcherOptions options_;
   const DispatcherHooks hooks_;
   mutable std::mutex mu_;
-  std::condition_variable wake_;  // a job was queued, a run ended, or stopping
-  std::deque<Job> queue_;                                 // guarded by mu_
-  std::map<const ActivitySpec*, int> running_;            // guarded by mu_; runs > 0 only
-  size_t running_total_ = 0;                              // guarded by mu_
-  uint64_t dropped_ = 0;                                  // guarded by mu_
-  bool stopping_ = false;                                 // guarded by mu_
-  std::vector<std::thread> workers_;  // last: started after everything above
+  std::condition_variable wake_;                // a job was queued, a run ended, or stopping
+  std::deque<Job> queue_;                       // guarded by mu_
+  std::map<const ActivitySpec*, int> running_;  // guarded by mu_; runs > 0 only
+  size_t running_total_ = 0;                    // guarded by mu_
+  uint64_t dropped_ = 0;                        // guarded by mu_
+  bool stopping_ = false;                       // guarded by mu_
+  std::vector<std::thread> workers_;            // last: started after everything above
 };
 
 }  // namespace kad::activities

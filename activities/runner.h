@@ -19,11 +19,11 @@ const char* RunOutcomeName(RunOutcome outcome);  // "success", "failure", "timeo
 
 struct RunResult {
   RunOutcome outcome = RunOutcome::kFailure;
-  int exit_code = -1;   // -1 when killed by a signal or not started
-  int signal = 0;       // the signal that ended it, if any
+  int exit_code = -1;  // -1 when killed by a signal or not started
+  int signal = 0;      // the signal that ended it, if any
   int64_t duration_ms = 0;
-  std::string output;   // last 4 KiB of stdout and stderr, interleaved
-  std::string error;    // why it could not start, if it did not
+  std::string output;  // last 4 KiB of stdout and stderr, interleaved
+  std::string error;   // why it could not start, if it did not
 };
 
 // The argv the activity runs with: interpreter (or /bin/sh), the script,
@@ -34,8 +34,7 @@ std::vector<std::string> BuildArgv(const ActivitySpec& spec, const AnomalyContex
 //   KAD_ACTIVITY, KAD_METRIC, KAD_LABELS (JSON object), KAD_VALUE, KAD_YHAT,
 //   KAD_YHAT_LOWER, KAD_YHAT_UPPER, KAD_ANOMALY_SCORE, KAD_TIMESTAMP
 // and the activity's own env. Nothing else is inherited.
-std::vector<std::string> BuildEnvironment(const ActivitySpec& spec,
-                                          const AnomalyContext& context);
+std::vector<std::string> BuildEnvironment(const ActivitySpec& spec, const AnomalyContext& context);
 
 RunResult RunActivity(const ActivitySpec& spec, const AnomalyContext& context);
 

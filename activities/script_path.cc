@@ -26,7 +26,7 @@ absl::Status Refuse(const std::string& scripts_dir, const std::string& script,
 // realpath(3); on failure "" with the reason in *error.
 std::string RealPath(const std::string& path, std::string* error) {
   std::unique_ptr<char, decltype(&std::free)> resolved(::realpath(path.c_str(), nullptr),
-                                                        &std::free);
+                                                       &std::free);
   if (resolved == nullptr) {
     *error = std::error_code(errno, std::generic_category()).message();
     return std::string();

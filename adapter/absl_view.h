@@ -9,11 +9,7 @@
 
 namespace kad::adapter {
 
-inline absl::string_view AbslView(std::string_view s) {
-  return {s.data(), s.size()};
-}
-inline std::string_view StdView(absl::string_view s) {
-  return {s.data(), s.size()};
-}
+inline absl::string_view AbslView(std::string_view s) { return {s.data(), s.size()}; }
+inline std::string_view StdView(absl::string_view s) { return {s.data(), s.size()}; }
 
 }  // namespace kad::adapter

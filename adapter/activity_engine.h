@@ -64,15 +64,16 @@ class ActivityEngine {
  public:
   // Resolves every activity's script; InvalidArgument (naming the activity)
   // for a script outside the scripts folder. Loads the stored locks.
-  static absl::StatusOr<std::unique_ptr<ActivityEngine>> Create(
-      const Config& config, const ActivityOptions& options, storage::Store* store,
-      const Logger* log);
+  static absl::StatusOr<std::unique_ptr<ActivityEngine>> Create(const Config& config,
+                                                                const ActivityOptions& options,
+                                                                storage::Store* store,
+                                                                const Logger* log);
   ~ActivityEngine();  // waits for running scripts
 
   // The binding for forecast series named `forecast_name` (P_k), or null.
   const ActivityBinding* Find(std::string_view forecast_name) const;
 
-    // A new sample of `input` was scored (`point`); `was_anomaly` is the
+  // A new sample of `input` was scored (`point`); `was_anomaly` is the
   // previous sample's verdict. Called on the series' shard thread.
   void OnVerdict(const ActivityBinding& binding, const Labels& input,
                  const storage::ForecastPoint& point, bool was_anomaly);

@@ -32,8 +32,8 @@ struct ApiOptions {
 class Api {
  public:
   // `activities` may be null: the activity endpoints then list nothing.
-  Api(const ApiOptions& options, Engine* engine, const storage::Store* store,
-      SelfMetrics* metrics, ActivityEngine* activities, const Logger* log);
+  Api(const ApiOptions& options, Engine* engine, const storage::Store* store, SelfMetrics* metrics,
+      ActivityEngine* activities, const Logger* log);
   ~Api();  // waits for running worker tasks
 
   void SetReady() { ready_.store(true); }

@@ -39,17 +39,15 @@ constexpr absl::string_view kDefaultEvent = "onRetrain";
 constexpr absl::string_view kEvents[] = {"onRetrain", "onAnomalyChangeStatus"};
 
 constexpr absl::string_view kTopKeys[] = {"version", "prometheus_metric_list",
-                                          "retrain_scheduling_seconds",
-                                          "forecast_horizon", "activities"};
+                                          "retrain_scheduling_seconds", "forecast_horizon",
+                                          "activities"};
 constexpr absl::string_view kActivitiesFileKeys[] = {"version", "activities"};
-constexpr absl::string_view kMetricKeys[] = {"metric_query",
-                                             "predicted_metric_name", "events",
+constexpr absl::string_view kMetricKeys[] = {"metric_query", "predicted_metric_name", "events",
                                              "models", "forecast_horizon"};
 constexpr absl::string_view kModelKeys[] = {"kind", "args"};
-constexpr absl::string_view kActivityKeys[] = {
-    "name", "command", "timeout", "env", "lock_scope", "run_as_user", "max_concurrent"};
-constexpr absl::string_view kCommandKeys[] = {"shell_file", "python_file",
-                                              "args", "interpreter"};
+constexpr absl::string_view kActivityKeys[] = {"name",       "command",     "timeout",       "env",
+                                               "lock_scope", "run_as_user", "max_concurrent"};
+constexpr absl::string_view kCommandKeys[] = {"shell_file", "python_file", "args", "interpreter"};
 
 // Keys of the original Python system (which queried Prometheus and kept
 // state in Redis) that mean nothing here; accepted so its files load.
@@ -73,13 +71,11 @@ bool Contains(absl::Span<const absl::string_view> list, absl::string_view s) {
 
 bool IsValidMetricName(absl::string_view name) {
   auto is_start = [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
-           c == ':';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == ':';
   };
   return !name.empty() && is_start(name[0]) &&
-         std::all_of(name.begin() + 1, name.end(), [&](char c) {
-           return is_start(c) || (c >= '0' && c <= '9');
-         });
+         std::all_of(name.begin() + 1, name.end(),
+                     [&](char c) { return is_start(c) || (c >= '0' && c <= '9'); });
 }
 
 // "environment.yaml:7", or only the file when yaml-cpp knows no position.
@@ -97,8 +93,8 @@ class FileReader {
 
   absl::Status Error(const YAML::Node& node, absl::string_view path,
                      absl::string_view message) const {
-    return absl::InvalidArgumentError(absl::StrCat(
-        Where(node), ": ", path, path.empty() ? "" : ": ", message));
+    return absl::InvalidArgumentError(
+        absl::StrCat(Where(node), ": ", path, path.empty() ? "" : ": ", message));
   }
 
   // Fails on a key not in `valid` (or given twice); warns once per legacy
@@ -113,15 +109,15 @@ class FileReader {
       }
       if (Contains(valid, key)) continue;
       if (Contains(kLegacyKeys, key)) {
-        warnings_->push_back(absl::StrCat(
-            Where(kv.first), ": ignoring ", key,
-            ": a setting of the original Python system that has no effect "
-            "here"));
+        warnings_->push_back(
+            absl::StrCat(Where(kv.first), ": ignoring ", key,
+                         ": a setting of the original Python system that has no effect "
+                         "here"));
         continue;
       }
-      return Error(kv.first, path,
-                   absl::StrCat("unknown key ", key, "; valid keys here: ",
-                                absl::StrJoin(valid, ", ")));
+      return Error(
+          kv.first, path,
+          absl::StrCat("unknown key ", key, "; valid keys here: ", absl::StrJoin(valid, ", ")));
     }
     return absl::OkStatus();
   }
@@ -131,26 +127,23 @@ class FileReader {
     return Error(node, path, "expected a map of keys");
   }
 
-  absl::StatusOr<std::string> Scalar(const YAML::Node& node,
-                                     absl::string_view path) const {
+  absl::StatusOr<std::string> Scalar(const YAML::Node& node, absl::string_view path) const {
     if (!node.IsScalar()) return Error(node, path, "expected a single value");
     return node.Scalar();
   }
 
-  absl::StatusOr<std::vector<std::string>> ScalarList(
-      const YAML::Node& node, absl::string_view path) const {
+  absl::StatusOr<std::vector<std::string>> ScalarList(const YAML::Node& node,
+                                                      absl::string_view path) const {
     if (!node.IsSequence()) return Error(node, path, "expected a list");
     std::vector<std::string> out;
     for (size_t i = 0; i < node.size(); ++i) {
-      ASSIGN_OR_RETURN(std::string s,
-                       Scalar(node[i], absl::StrCat(path, "[", i, "]")));
+      ASSIGN_OR_RETURN(std::string s, Scalar(node[i], absl::StrCat(path, "[", i, "]")));
       out.push_back(std::move(s));
     }
     return out;
   }
 
-  absl::StatusOr<int64_t> PositiveDuration(const YAML::Node& node,
-                                           absl::string_view path) const {
+  absl::StatusOr<int64_t> PositiveDuration(const YAML::Node& node, absl::string_view path) const {
     ASSIGN_OR_RETURN(const std::string text, Scalar(node, path));
     absl::StatusOr<int64_t> ms = models::ParseDurationMs(text);
     if (!ms.ok()) return Error(node, path, ms.status().message());
@@ -164,8 +157,7 @@ class FileReader {
     ASSIGN_OR_RETURN(const std::string version, Scalar(node, "version"));
     if (version == kVersion) return absl::OkStatus();
     return Error(node, "version",
-                 absl::StrCat("unsupported version \"", version,
-                              "\"; the only one is ", kVersion));
+                 absl::StrCat("unsupported version \"", version, "\"; the only one is ", kVersion));
   }
 
   void Warn(const YAML::Node& node, absl::string_view message) const {
@@ -173,9 +165,7 @@ class FileReader {
   }
 
  private:
-  std::string Where(const YAML::Node& node) const {
-    return WhereIn(file_, node.Mark());
-  }
+  std::string Where(const YAML::Node& node) const { return WhereIn(file_, node.Mark()); }
 
   absl::string_view file_;
   std::vector<std::string>* warnings_;
@@ -183,20 +173,18 @@ class FileReader {
 
 // Model args as the registry takes them: scalars as written, nested maps
 // joined with dots, lists joined with commas.
-absl::Status FlattenArgs(const FileReader& r, const YAML::Node& node,
-                         const std::string& key, absl::string_view path,
-                         models::ModelArgs* args) {
+absl::Status FlattenArgs(const FileReader& r, const YAML::Node& node, const std::string& key,
+                         absl::string_view path, models::ModelArgs* args) {
   const std::string where = absl::StrCat(path, ".args.", key);
   std::string value;
   if (node.IsMap()) {
     for (const auto& kv : node) {
-      RETURN_IF_ERROR(FlattenArgs(
-          r, kv.second, absl::StrCat(key, ".", kv.first.Scalar()), path, args));
+      RETURN_IF_ERROR(
+          FlattenArgs(r, kv.second, absl::StrCat(key, ".", kv.first.Scalar()), path, args));
     }
     return absl::OkStatus();
   } else if (node.IsSequence()) {
-    ASSIGN_OR_RETURN(const std::vector<std::string> items,
-                     r.ScalarList(node, where));
+    ASSIGN_OR_RETURN(const std::vector<std::string> items, r.ScalarList(node, where));
     value = absl::StrJoin(items, ",");
   } else {
     ASSIGN_OR_RETURN(value, r.Scalar(node, where));
@@ -207,8 +195,7 @@ absl::Status FlattenArgs(const FileReader& r, const YAML::Node& node,
   return absl::OkStatus();
 }
 
-absl::StatusOr<ModelConfig> ParseModel(const FileReader& r,
-                                       const YAML::Node& node,
+absl::StatusOr<ModelConfig> ParseModel(const FileReader& r, const YAML::Node& node,
                                        const std::string& path) {
   RETURN_IF_ERROR(r.ExpectMap(node, path));
   RETURN_IF_ERROR(r.CheckKeys(node, path, kModelKeys));
@@ -220,19 +207,17 @@ absl::StatusOr<ModelConfig> ParseModel(const FileReader& r,
   if (args.IsDefined() && !args.IsNull()) {
     RETURN_IF_ERROR(r.ExpectMap(args, path + ".args"));
     for (const auto& kv : args) {
-      RETURN_IF_ERROR(
-          FlattenArgs(r, kv.second, kv.first.Scalar(), path, &model.args));
+      RETURN_IF_ERROR(FlattenArgs(r, kv.second, kv.first.Scalar(), path, &model.args));
     }
   }
-  absl::StatusOr<models::ModelFactory> factory =
-      models::MakeModelFactory(model.kind, model.args);
+  absl::StatusOr<models::ModelFactory> factory = models::MakeModelFactory(model.kind, model.args);
   if (!factory.ok()) return r.Error(node, path, factory.status().message());
   model.factory = *std::move(factory);
   return model;
 }
 
-absl::Status ParseModels(const FileReader& r, const YAML::Node& node,
-                         const std::string& path, MetricConfig* metric) {
+absl::Status ParseModels(const FileReader& r, const YAML::Node& node, const std::string& path,
+                         MetricConfig* metric) {
   if (!node.IsSequence() || node.size() == 0) {
     return r.Error(node, path, "expected a non-empty list of models");
   }
@@ -252,33 +237,28 @@ absl::Status ParseModels(const FileReader& r, const YAML::Node& node,
   return absl::OkStatus();
 }
 
-absl::Status ParseEvents(const FileReader& r, const YAML::Node& node,
-                         const std::string& path, MetricConfig* metric) {
+absl::Status ParseEvents(const FileReader& r, const YAML::Node& node, const std::string& path,
+                         MetricConfig* metric) {
   ASSIGN_OR_RETURN(metric->events, r.ScalarList(node, path));
   for (size_t i = 0; i < metric->events.size(); ++i) {
     if (!Contains(kEvents, metric->events[i])) {
-      return r.Error(
-          node[i], absl::StrCat(path, "[", i, "]"),
-          absl::StrCat("unknown event ", metric->events[i],
-                       "; valid events: ", absl::StrJoin(kEvents, ", ")));
+      return r.Error(node[i], absl::StrCat(path, "[", i, "]"),
+                     absl::StrCat("unknown event ", metric->events[i],
+                                  "; valid events: ", absl::StrJoin(kEvents, ", ")));
     }
   }
   return absl::OkStatus();
 }
 
-absl::StatusOr<MetricConfig> ParseMetric(const FileReader& r,
-                                         const YAML::Node& node,
-                                         const std::string& path,
-                                         int64_t default_horizon_ms) {
+absl::StatusOr<MetricConfig> ParseMetric(const FileReader& r, const YAML::Node& node,
+                                         const std::string& path, int64_t default_horizon_ms) {
   RETURN_IF_ERROR(r.ExpectMap(node, path));
   RETURN_IF_ERROR(r.CheckKeys(node, path, kMetricKeys));
   MetricConfig metric;
 
   const YAML::Node query = node["metric_query"];
-  if (!query.IsDefined())
-    return r.Error(node, path, "metric_query is required");
-  ASSIGN_OR_RETURN(metric.metric_query,
-                   r.Scalar(query, path + ".metric_query"));
+  if (!query.IsDefined()) return r.Error(node, path, "metric_query is required");
+  ASSIGN_OR_RETURN(metric.metric_query, r.Scalar(query, path + ".metric_query"));
   absl::StatusOr<Selector> selector = ParseSelector(metric.metric_query);
   if (!selector.ok()) {
     return r.Error(query, path + ".metric_query", selector.status().message());
@@ -289,8 +269,7 @@ absl::StatusOr<MetricConfig> ParseMetric(const FileReader& r,
   if (!name.IsDefined()) {
     return r.Error(node, path, "predicted_metric_name is required");
   }
-  ASSIGN_OR_RETURN(metric.predicted_metric_name,
-                   r.Scalar(name, path + ".predicted_metric_name"));
+  ASSIGN_OR_RETURN(metric.predicted_metric_name, r.Scalar(name, path + ".predicted_metric_name"));
   if (!IsValidMetricName(metric.predicted_metric_name)) {
     return r.Error(name, path + ".predicted_metric_name",
                    absl::StrCat("\"", metric.predicted_metric_name,
@@ -311,8 +290,7 @@ absl::StatusOr<MetricConfig> ParseMetric(const FileReader& r,
   } else {
     ModelConfig model;
     model.kind = std::string(models::DefaultModelKind());
-    absl::StatusOr<models::ModelFactory> factory =
-        models::MakeModelFactory(model.kind, model.args);
+    absl::StatusOr<models::ModelFactory> factory = models::MakeModelFactory(model.kind, model.args);
     if (!factory.ok()) return r.Error(node, path, factory.status().message());
     model.factory = *std::move(factory);
     metric.models.push_back(std::move(model));
@@ -327,27 +305,22 @@ absl::StatusOr<MetricConfig> ParseMetric(const FileReader& r,
   return metric;
 }
 
-absl::Status ParseMetricList(const FileReader& r, const YAML::Node& node,
-                             Config* config) {
+absl::Status ParseMetricList(const FileReader& r, const YAML::Node& node, Config* config) {
   constexpr absl::string_view kPath = "prometheus_metric_list";
   if (!node.IsSequence() || node.size() == 0) {
     return r.Error(node, kPath, "expected a non-empty list of metric entries");
   }
   for (size_t i = 0; i < node.size(); ++i) {
     const std::string path = absl::StrCat(kPath, "[", i, "]");
-    ASSIGN_OR_RETURN(
-        MetricConfig metric,
-        ParseMetric(r, node[i], path, config->forecast_horizon_ms));
+    ASSIGN_OR_RETURN(MetricConfig metric,
+                     ParseMetric(r, node[i], path, config->forecast_horizon_ms));
     // The output series are named after predicted_metric_name, so two
     // entries sharing it would write into each other's series.
     for (size_t j = 0; j < config->metrics.size(); ++j) {
-      if (config->metrics[j].predicted_metric_name ==
-          metric.predicted_metric_name) {
-        return r.Error(node[i]["predicted_metric_name"],
-                       path + ".predicted_metric_name",
-                       absl::StrCat("\"", metric.predicted_metric_name,
-                                    "\" is already used by ", kPath, "[", j,
-                                    "]; their forecast series would collide"));
+      if (config->metrics[j].predicted_metric_name == metric.predicted_metric_name) {
+        return r.Error(node[i]["predicted_metric_name"], path + ".predicted_metric_name",
+                       absl::StrCat("\"", metric.predicted_metric_name, "\" is already used by ",
+                                    kPath, "[", j, "]; their forecast series would collide"));
       }
     }
     config->metrics.push_back(std::move(metric));
@@ -367,8 +340,7 @@ bool NamesAForecast(const Config& config, absl::string_view name) {
   return false;
 }
 
-absl::StatusOr<ActivityConfig> ParseActivity(const FileReader& r,
-                                             const YAML::Node& node,
+absl::StatusOr<ActivityConfig> ParseActivity(const FileReader& r, const YAML::Node& node,
                                              const std::string& path) {
   RETURN_IF_ERROR(r.ExpectMap(node, path));
   RETURN_IF_ERROR(r.CheckKeys(node, path, kActivityKeys));
@@ -388,20 +360,17 @@ absl::StatusOr<ActivityConfig> ParseActivity(const FileReader& r,
   const YAML::Node shell = command["shell_file"];
   const YAML::Node python = command["python_file"];
   if (shell.IsDefined() == python.IsDefined()) {
-    return r.Error(command, command_path,
-                   "give exactly one of shell_file and python_file");
+    return r.Error(command, command_path, "give exactly one of shell_file and python_file");
   }
   if (shell.IsDefined()) {
-    ASSIGN_OR_RETURN(activity.shell_file,
-                     r.Scalar(shell, command_path + ".shell_file"));
+    ASSIGN_OR_RETURN(activity.shell_file, r.Scalar(shell, command_path + ".shell_file"));
   } else {
-    ASSIGN_OR_RETURN(activity.python_file,
-                     r.Scalar(python, command_path + ".python_file"));
+    ASSIGN_OR_RETURN(activity.python_file, r.Scalar(python, command_path + ".python_file"));
   }
   if (activity.shell_file.empty() && activity.python_file.empty()) {
     return r.Error(command, command_path, "the script file name is empty");
   }
-    const YAML::Node args = command["args"];
+  const YAML::Node args = command["args"];
   if (args.IsDefined()) {
     ASSIGN_OR_RETURN(activity.args, r.ScalarList(args, command_path + ".args"));
   }
@@ -453,8 +422,7 @@ absl::StatusOr<ActivityConfig> ParseActivity(const FileReader& r,
 }
 
 // `metrics` must be parsed already: activities are checked against them.
-absl::Status ParseActivityList(const FileReader& r, const YAML::Node& node,
-                               Config* config) {
+absl::Status ParseActivityList(const FileReader& r, const YAML::Node& node, Config* config) {
   constexpr absl::string_view kPath = "activities";
   if (!node.IsSequence()) return r.Error(node, kPath, "expected a list");
   for (size_t i = 0; i < node.size(); ++i) {
@@ -462,27 +430,23 @@ absl::Status ParseActivityList(const FileReader& r, const YAML::Node& node,
     ASSIGN_OR_RETURN(ActivityConfig activity, ParseActivity(r, node[i], path));
     for (const ActivityConfig& earlier : config->activities) {
       if (earlier.name == activity.name) {
-        return r.Error(
-            node[i], path,
-            absl::StrCat("activity ", activity.name, " is defined twice"));
+        return r.Error(node[i], path,
+                       absl::StrCat("activity ", activity.name, " is defined twice"));
       }
     }
     if (!NamesAForecast(*config, activity.name)) {
-      r.Warn(node[i],
-             absl::StrCat(path, ": activity ", activity.name,
-                          " matches no predicted_metric_name + \"_\" + kind, "
-                          "so it never runs"));
+      r.Warn(node[i], absl::StrCat(path, ": activity ", activity.name,
+                                   " matches no predicted_metric_name + \"_\" + kind, "
+                                   "so it never runs"));
     }
     config->activities.push_back(std::move(activity));
   }
   return absl::OkStatus();
 }
 
-absl::Status ParseEnvironment(const FileReader& r, const YAML::Node& root,
-                              Config* config) {
+absl::Status ParseEnvironment(const FileReader& r, const YAML::Node& root, Config* config) {
   if (root.IsNull()) {
-    return r.Error(root, "",
-                   "the file is empty; it needs prometheus_metric_list");
+    return r.Error(root, "", "the file is empty; it needs prometheus_metric_list");
   }
   RETURN_IF_ERROR(r.ExpectMap(root, ""));
   RETURN_IF_ERROR(r.CheckKeys(root, "", kTopKeys));
@@ -496,8 +460,7 @@ absl::Status ParseEnvironment(const FileReader& r, const YAML::Node& root,
   }
   const YAML::Node horizon = root["forecast_horizon"];
   if (horizon.IsDefined()) {
-    ASSIGN_OR_RETURN(config->forecast_horizon_ms,
-                     r.PositiveDuration(horizon, "forecast_horizon"));
+    ASSIGN_OR_RETURN(config->forecast_horizon_ms, r.PositiveDuration(horizon, "forecast_horizon"));
   }
   const YAML::Node metrics = root["prometheus_metric_list"];
   if (!metrics.IsDefined()) {
@@ -512,8 +475,7 @@ absl::Status ParseEnvironment(const FileReader& r, const YAML::Node& root,
   return absl::OkStatus();
 }
 
-absl::Status ParseActivitiesFile(const FileReader& r, const YAML::Node& root,
-                                 Config* config) {
+absl::Status ParseActivitiesFile(const FileReader& r, const YAML::Node& root, Config* config) {
   if (root.IsNull()) return absl::OkStatus();  // an empty file
   RETURN_IF_ERROR(r.ExpectMap(root, ""));
   RETURN_IF_ERROR(r.CheckKeys(root, "", kActivitiesFileKeys));
@@ -523,13 +485,12 @@ absl::Status ParseActivitiesFile(const FileReader& r, const YAML::Node& root,
   return ParseActivityList(r, activities, config);
 }
 
-using SectionParser = absl::Status (*)(const FileReader&, const YAML::Node&,
-                                       Config*);
+using SectionParser = absl::Status (*)(const FileReader&, const YAML::Node&, Config*);
 
 // Loads one file and hands its root to `parse`. yaml-cpp reports syntax
 // errors and misuse alike by throwing, from Load() and from accessors.
-absl::Status ParseFile(absl::string_view file, absl::string_view text,
-                       SectionParser parse, Config* config) {
+absl::Status ParseFile(absl::string_view file, absl::string_view text, SectionParser parse,
+                       Config* config) {
   const FileReader reader(file, &config->warnings);
   try {
     const YAML::Node root = YAML::Load(std::string(text));
@@ -540,16 +501,12 @@ absl::Status ParseFile(absl::string_view file, absl::string_view text,
   }
 }
 
-absl::StatusOr<Config> Parse(absl::string_view config_yaml,
-                             absl::string_view config_file,
-                             absl::string_view activities_yaml,
-                             absl::string_view activities_file) {
+absl::StatusOr<Config> Parse(absl::string_view config_yaml, absl::string_view config_file,
+                             absl::string_view activities_yaml, absl::string_view activities_file) {
   Config config;
-  RETURN_IF_ERROR(
-      ParseFile(config_file, config_yaml, &ParseEnvironment, &config));
+  RETURN_IF_ERROR(ParseFile(config_file, config_yaml, &ParseEnvironment, &config));
   if (!activities_yaml.empty()) {
-    RETURN_IF_ERROR(ParseFile(activities_file, activities_yaml,
-                              &ParseActivitiesFile, &config));
+    RETURN_IF_ERROR(ParseFile(activities_file, activities_yaml, &ParseActivitiesFile, &config));
   }
   return config;
 }
@@ -581,10 +538,9 @@ absl::StatusOr<Config> LoadConfig(const std::string& config_path,
   return Parse(config_yaml, config_path, activities_yaml, activities_path);
 }
 
-absl::StatusOr<Config> ParseConfig(std::string_view config_yaml,
-                                   std::string_view activities_yaml) {
-  return Parse(AbslView(config_yaml), "environment.yaml",
-               AbslView(activities_yaml), "activities.yaml");
+absl::StatusOr<Config> ParseConfig(std::string_view config_yaml, std::string_view activities_yaml) {
+  return Parse(AbslView(config_yaml), "environment.yaml", AbslView(activities_yaml),
+               "activities.yaml");
 }
 
 }  // namespace kad::adapter

@@ -90,7 +90,6 @@ absl::StatusOr<Config> LoadConfig(const std::string& config_path,
 
 // The same from YAML text, for tests; error messages name the texts
 // "environment.yaml" and "activities.yaml". `activities_yaml` may be "".
-absl::StatusOr<Config> ParseConfig(std::string_view config_yaml,
-                                   std::string_view activities_yaml);
+absl::StatusOr<Config> ParseConfig(std::string_view config_yaml, std::string_view activities_yaml);
 
 }  // namespace kad::adapter

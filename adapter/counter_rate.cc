@@ -10,7 +10,8 @@ std::optional<double> CounterRate::Next(int64_t t_ms, double value) {
   while (window_.size() > 2 && window_.front().first < t_ms - range_ms_) window_.pop_front();
   if (window_.front().first < t_ms - range_ms_) window_.pop_front();
   if (window_.size() < 2) return std::nullopt;
-  const auto& [t0, c0] = function_ == RangeFunction::kIrate ? window_[window_.size() - 2] : window_.front();
+  const auto& [t0, c0] =
+      function_ == RangeFunction::kIrate ? window_[window_.size() - 2] : window_.front();
   const auto& [t1, c1] = window_.back();
   return (c1 - c0) * 1000.0 / static_cast<double>(t1 - t0);
 }

@@ -38,17 +38,15 @@ Labels WithValueType(const Labels& labels, int value_type) {
 
 bool LabelsLess(const Labels& a, const Labels& b) {
   return std::lexicographical_compare(
-      a.begin(), a.end(), b.begin(), b.end(),
-      [](const Label& x, const Label& y) {
+      a.begin(), a.end(), b.begin(), b.end(), [](const Label& x, const Label& y) {
         return x.name != y.name ? x.name < y.name : x.value < y.value;
       });
 }
 
 absl::Status SampleLimitError(size_t limit) {
-  return absl::ResourceExhaustedError(
-      absl::StrCat("remote read would return more than ", limit,
-                   " samples: narrow the query or raise "
-                   "--storage.remote.read-sample-limit"));
+  return absl::ResourceExhaustedError(absl::StrCat("remote read would return more than ", limit,
+                                                   " samples: narrow the query or raise "
+                                                   "--storage.remote.read-sample-limit"));
 }
 
 }  // namespace
@@ -58,12 +56,10 @@ absl::Status EngineOptions::Validate() const {
     return absl::InvalidArgumentError("shards must be between 1 and 256");
   }
   if (shard.checkpoint_interval_ms < 1000) {
-    return absl::InvalidArgumentError(
-        "checkpoint interval must be at least 1s");
+    return absl::InvalidArgumentError("checkpoint interval must be at least 1s");
   }
   if (shard.retrain_interval_ms < 1000) {
-    return absl::InvalidArgumentError(
-        "retrain_scheduling_seconds must be at least 1s");
+    return absl::InvalidArgumentError("retrain_scheduling_seconds must be at least 1s");
   }
   if (read_sample_limit == 0 || read_series_limit == 0) {
     return absl::InvalidArgumentError("remote-read limits must be positive");
@@ -82,7 +78,8 @@ Engine::Engine(const Config& config, const EngineOptions& options, storage::Stor
       activities_(activities),
       log_(log) {
   for (int i = 0; i < options_.shards; ++i) {
-    shards_.push_back(std::make_unique<Shard>(config_, options_.shard, store_, metrics_, activities_, &next_id_));
+    shards_.push_back(
+        std::make_unique<Shard>(config_, options_.shard, store_, metrics_, activities_, &next_id_));
   }
 }
 
@@ -93,8 +90,8 @@ absl::Status Engine::Load() {
   std::vector<std::unique_ptr<ForecastSeries>> loaded;
   size_t unconfigured = 0;
   size_t fresh = 0;
-  absl::Status status = store_->ForEachSeries(
-      [&](uint64_t id, std::string_view label_bytes, std::string_view state) {
+  absl::Status status =
+      store_->ForEachSeries([&](uint64_t id, std::string_view label_bytes, std::string_view state) {
         next_id_ = std::max<uint64_t>(next_id_, id + 1);
         absl::StatusOr<Labels> labels = DecodeLabels(label_bytes);
         Placement place = labels.ok() ? Place(config_, *labels) : Placement{};
@@ -114,7 +111,7 @@ absl::Status Engine::Load() {
           series->rate = std::make_unique<CounterRate>(place.metric->selector.function,
                                                        place.metric->selector.range_ms);
         }
-                series->persisted = true;
+        series->persisted = true;
         if (activities_ != nullptr) {
           series->activity = activities_->Find(GetLabel(series->labels, "__name__"));
         }
@@ -134,8 +131,7 @@ absl::Status Engine::Load() {
   size_t replayed = 0;
   for (auto& series : loaded) {
     const int64_t checkpoint = series->last_ts;
-    status = store_->ScanPoints(series->id, checkpoint,
-                                std::numeric_limits<int64_t>::max(),
+    status = store_->ScanPoints(series->id, checkpoint, std::numeric_limits<int64_t>::max(),
                                 [&](const storage::ForecastPoint& p) {
                                   if (p.timestamp_ms == checkpoint) {
                                     series->latest = p;
@@ -148,11 +144,10 @@ absl::Status Engine::Load() {
     if (!status.ok()) return status;
     ShardFor(HashLabels(InputLabels(series->labels))).Adopt(std::move(series));
   }
-  log_->Info("loaded stored state",
-             {{"series", absl::StrCat(loaded.size())},
-              {"replayed_points", absl::StrCat(replayed)},
-              {"skipped_unconfigured", absl::StrCat(unconfigured)},
-              {"restarted_models", absl::StrCat(fresh)}});
+  log_->Info("loaded stored state", {{"series", absl::StrCat(loaded.size())},
+                                     {"replayed_points", absl::StrCat(replayed)},
+                                     {"skipped_unconfigured", absl::StrCat(unconfigured)},
+                                     {"restarted_models", absl::StrCat(fresh)}});
   return absl::OkStatus();
 }
 
@@ -170,8 +165,7 @@ int64_t Engine::num_series() const {
   return n;
 }
 
-void Engine::Ingest(std::shared_ptr<WriteJob> job,
-                    std::function<void(absl::Status)> done) {
+void Engine::Ingest(std::shared_ptr<WriteJob> job, std::function<void(absl::Status)> done) {
   struct Fanout {
     std::shared_ptr<WriteJob> job;
     std::vector<uint64_t> hashes;
@@ -205,8 +199,7 @@ void Engine::Ingest(std::shared_ptr<WriteJob> job,
     if (fan->by_shard[i].empty()) continue;
     Shard* shard = shards_[i].get();
     shard->Post([fan, shard, i] {
-      absl::Status s =
-          shard->Apply(fan->job->request, fan->hashes, fan->by_shard[i]);
+      absl::Status s = shard->Apply(fan->job->request, fan->hashes, fan->by_shard[i]);
       if (!s.ok()) {
         absl::MutexLock lock(&fan->mu);
         if (fan->status.ok()) fan->status = s;
@@ -243,22 +236,20 @@ absl::StatusOr<std::vector<ReadSeries>> Engine::Read(const ReadQuery& query,
                       .end_ms = query.end_ms,
                       .want_future = !query.series_only};
   std::vector<std::vector<ReadMatch>> per_shard(shards_.size());
-  OnEveryShard(
-      [&](Shard& shard, size_t i) { shard.Match(spec, &per_shard[i]); });
+  OnEveryShard([&](Shard& shard, size_t i) { shard.Match(spec, &per_shard[i]); });
 
   std::vector<ReadSeries> result;
   for (auto& matches : per_shard) {
     for (ReadMatch& m : matches) {
       const size_t first = result.size();
       for (int type = 0; type < kNumValueTypes; ++type) {
-        if (m.value_types & (1 << type))
-          result.push_back({WithValueType(m.labels, type), {}});
+        if (m.value_types & (1 << type)) result.push_back({WithValueType(m.labels, type), {}});
       }
       if (result.size() > options_.read_series_limit) {
-        return absl::ResourceExhaustedError(absl::StrCat(
-            "remote read matches more than ", options_.read_series_limit,
-            " series: narrow the selector or raise "
-            "--storage.remote.read-series-limit"));
+        return absl::ResourceExhaustedError(absl::StrCat("remote read matches more than ",
+                                                         options_.read_series_limit,
+                                                         " series: narrow the selector or raise "
+                                                         "--storage.remote.read-series-limit"));
       }
       if (query.series_only) continue;
       const size_t width = result.size() - first;
@@ -274,8 +265,7 @@ absl::StatusOr<std::vector<ReadSeries>> Engine::Read(const ReadQuery& query,
             size_t k = first;
             for (int type = 0; type < kNumValueTypes; ++type) {
               if (m.value_types & (1 << type))
-                result[k++].samples.emplace_back(p.timestamp_ms,
-                                                 ValueOf(p, type));
+                result[k++].samples.emplace_back(p.timestamp_ms, ValueOf(p, type));
             }
             return true;
           });
@@ -287,18 +277,16 @@ absl::StatusOr<std::vector<ReadSeries>> Engine::Read(const ReadQuery& query,
         size_t k = first;
         for (int type = 0; type < 3; ++type) {
           if (!(m.value_types & (1 << type))) continue;
-          if (*samples_budget == 0)
-            return SampleLimitError(options_.read_sample_limit);
+          if (*samples_budget == 0) return SampleLimitError(options_.read_sample_limit);
           --*samples_budget;
           result[k++].samples.emplace_back(t, values[type]);
         }
       }
     }
   }
-  std::sort(result.begin(), result.end(),
-            [](const ReadSeries& a, const ReadSeries& b) {
-              return LabelsLess(a.labels, b.labels);
-            });
+  std::sort(result.begin(), result.end(), [](const ReadSeries& a, const ReadSeries& b) {
+    return LabelsLess(a.labels, b.labels);
+  });
   return result;
 }
 
@@ -315,8 +303,7 @@ absl::StatusOr<size_t> Engine::Retrain(const std::vector<LabelMatcher>& matchers
 
 std::string Engine::RenderGauges() {
   std::vector<std::map<std::string, std::string>> per_shard(shards_.size());
-  OnEveryShard(
-      [&](Shard& shard, size_t i) { shard.RenderGauges(&per_shard[i]); });
+  OnEveryShard([&](Shard& shard, size_t i) { shard.RenderGauges(&per_shard[i]); });
   std::map<std::string, std::string> families;
   for (auto& part : per_shard) {
     for (auto& [name, text] : part) families[name] += text;

@@ -65,10 +65,9 @@ struct ReadQuery {
 
 class Engine {
  public:
-    // `activities` may be null (no activities configured).
+  // `activities` may be null (no activities configured).
   Engine(const Config& config, const EngineOptions& options, storage::Store* store,
-         const Clock* clock, SelfMetrics* metrics, ActivityEngine* activities,
-         const Logger* log);
+         const Clock* clock, SelfMetrics* metrics, ActivityEngine* activities, const Logger* log);
   ~Engine();
 
   // Before Start(): restores every stored series of a configured metric and
@@ -80,16 +79,14 @@ class Engine {
 
   // Models the samples of `job` on the shards; `done` runs once, on a shard
   // thread, after every point is durable (or with the first error).
-  void Ingest(std::shared_ptr<WriteJob> job,
-              std::function<void(absl::Status)> done);
+  void Ingest(std::shared_ptr<WriteJob> job, std::function<void(absl::Status)> done);
 
   // Series (sorted by labels) matching the query, with the stored points in
   // range and the future points the live models forecast. ResourceExhausted
   // beyond the series or sample limit, counting `*samples_budget` down.
-  absl::StatusOr<std::vector<ReadSeries>> Read(const ReadQuery& query,
-                                               size_t* samples_budget);
+  absl::StatusOr<std::vector<ReadSeries>> Read(const ReadQuery& query, size_t* samples_budget);
 
-    // The onRetrain event on every series whose input labels match all of
+  // The onRetrain event on every series whose input labels match all of
   // `matchers` (all series when empty). Returns how many were retrained.
   absl::StatusOr<size_t> Retrain(const std::vector<LabelMatcher>& matchers);
 
@@ -107,7 +104,7 @@ class Engine {
   const EngineOptions options_;
   storage::Store* store_;
   const Clock* clock_;
-    SelfMetrics* metrics_;
+  SelfMetrics* metrics_;
   ActivityEngine* activities_;
   const Logger* log_;
   std::atomic<uint64_t> next_id_{1};

@@ -56,8 +56,7 @@ Setter Duration(int64_t Flags::*field) {
   return [field](Flags& f, std::string_view v) {
     absl::StatusOr<int64_t> ms = models::ParseDurationMs(v);
     if (!ms.ok()) return ms.status();
-    if (*ms <= 0)
-      return absl::InvalidArgumentError("expects a positive duration");
+    if (*ms <= 0) return absl::InvalidArgumentError("expects a positive duration");
     f.*field = *ms;
     return absl::OkStatus();
   };
@@ -65,13 +64,11 @@ Setter Duration(int64_t Flags::*field) {
 
 const std::vector<FlagSpec>& Specs() {
   static const std::vector<FlagSpec> specs = {
-      {"config.file",
-       "environment.yaml: metrics to model (may also hold activities)", false,
+      {"config.file", "environment.yaml: metrics to model (may also hold activities)", false,
        String(&Flags::config_file)},
-      {"activities.file",
-       "activities.yaml: scripts to run on anomalies (optional)", false,
+      {"activities.file", "activities.yaml: scripts to run on anomalies (optional)", false,
        String(&Flags::activities_file)},
-            {"activities.scripts-dir", "folder activity scripts must be in (nothing outside it runs)",
+      {"activities.scripts-dir", "folder activity scripts must be in (nothing outside it runs)",
        false, String(&Flags::scripts_dir)},
       {"activities.dry-run", "log the activities that would run instead of running them", true,
        Bool(&Flags::activities_dry_run)},
@@ -79,35 +76,27 @@ const std::vector<FlagSpec>& Specs() {
        Positive(&Flags::activities_max_concurrent)},
       {"activities.queue-size", "activity runs waiting to start; more are dropped and counted",
        false, Positive(&Flags::activities_queue_size)},
-      {"web.listen-address",
-       "address to serve remote write/read and /metrics on", false,
+      {"web.listen-address", "address to serve remote write/read and /metrics on", false,
        String(&Flags::listen_address)},
-      {"web.max-request-bytes",
-       "largest compressed request body; larger gets 413", false,
+      {"web.max-request-bytes", "largest compressed request body; larger gets 413", false,
        Positive(&Flags::max_body_bytes)},
-      {"web.max-uncompressed-bytes",
-       "largest uncompressed request body; larger gets 413", false,
+      {"web.max-uncompressed-bytes", "largest uncompressed request body; larger gets 413", false,
        Positive(&Flags::max_uncompressed_bytes)},
-      {"storage.path",
-       "folder of the RocksDB that holds series, models and forecasts", false,
+      {"storage.path", "folder of the RocksDB that holds series, models and forecasts", false,
        String(&Flags::storage_path)},
-      {"storage.retention", "how long forecast points are kept (e.g. 15d)",
-       false, Duration(&Flags::retention_ms)},
-      {"storage.sync-writes",
-       "fsync every acknowledged write (survives power loss)", true,
+      {"storage.retention", "how long forecast points are kept (e.g. 15d)", false,
+       Duration(&Flags::retention_ms)},
+      {"storage.sync-writes", "fsync every acknowledged write (survives power loss)", true,
        Bool(&Flags::sync_writes)},
-      {"storage.checkpoint-interval", "how often changed models are saved",
-       false, Duration(&Flags::checkpoint_interval_ms)},
-      {"storage.remote.read-sample-limit",
-       "most samples one remote read may return", false,
+      {"storage.checkpoint-interval", "how often changed models are saved", false,
+       Duration(&Flags::checkpoint_interval_ms)},
+      {"storage.remote.read-sample-limit", "most samples one remote read may return", false,
        Positive(&Flags::read_sample_limit)},
-      {"storage.remote.read-series-limit",
-       "most series one remote-read query may return", false,
+      {"storage.remote.read-series-limit", "most series one remote-read query may return", false,
        Positive(&Flags::read_series_limit)},
       {"shards", "model threads; each owns a hash share of the series", false,
        Positive(&Flags::shards)},
-      {"log.level", "debug, info, warn or error", false,
-       String(&Flags::log_level)},
+      {"log.level", "debug, info, warn or error", false, String(&Flags::log_level)},
       {"help", "show this help", true, Bool(&Flags::help)},
       {"version", "show the version", true, Bool(&Flags::version)},
   };
@@ -143,8 +132,7 @@ absl::StatusOr<Flags> ParseFlags(int argc, const char* const* argv) {
     } else if (i + 1 < argc) {
       value = argv[++i];
     } else {
-      return absl::InvalidArgumentError(
-          absl::StrCat("flag --", AbslView(name), " needs a value"));
+      return absl::InvalidArgumentError(absl::StrCat("flag --", AbslView(name), " needs a value"));
     }
     if (absl::Status s = spec->set(flags, value); !s.ok()) {
       return absl::InvalidArgumentError(

@@ -11,7 +11,7 @@ namespace kad::adapter {
 
 struct Flags {
   std::string config_file = "environment.yaml";
-    std::string activities_file;  // "" = activities only in the config file
+  std::string activities_file;  // "" = activities only in the config file
   std::string scripts_dir = "scripts";
   bool activities_dry_run = false;
   int64_t activities_max_concurrent = 4;

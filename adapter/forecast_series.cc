@@ -49,12 +49,10 @@ Labels OutputLabels(const Labels& input, std::string_view name) {
   out.reserve(input.size() + 1);
   out.push_back({std::string(kName), std::string(name)});
   for (const Label& l : input) {
-    if (l.name == kName || l.name == kSourceMetric || l.name == kValueType)
-      continue;
+    if (l.name == kName || l.name == kSourceMetric || l.name == kValueType) continue;
     out.push_back(l);
   }
-  out.push_back(
-      {std::string(kSourceMetric), std::string(GetLabel(input, kName))});
+  out.push_back({std::string(kSourceMetric), std::string(GetLabel(input, kName))});
   SortLabels(&out);
   return out;
 }
@@ -75,7 +73,7 @@ Labels InputLabels(const Labels& output) {
 }
 
 std::string EncodeCheckpoint(const ForecastSeries& series) {
-    std::string out(kCheckpointHeader, '\0');
+  std::string out(kCheckpointHeader, '\0');
   out[0] = kCheckpointFormat;
   std::memcpy(out.data() + 1, &series.last_ts, sizeof(int64_t));
   out[kCheckpointHeader - 1] = series.stale ? 1 : 0;
@@ -90,12 +88,10 @@ absl::Status DecodeCheckpoint(std::string_view bytes, ForecastSeries* series) {
   }
   int64_t last_ts;
   std::memcpy(&last_ts, bytes.data() + 1, sizeof(int64_t));
-  if (absl::Status s =
-          series->model->Restore(bytes.substr(kCheckpointHeader));
-      !s.ok()) {
+  if (absl::Status s = series->model->Restore(bytes.substr(kCheckpointHeader)); !s.ok()) {
     return s;
   }
-    series->last_ts = last_ts;
+  series->last_ts = last_ts;
   series->stale = bytes[kCheckpointHeader - 1] == 1;
   return absl::OkStatus();
 }

@@ -24,8 +24,8 @@ namespace kad::adapter {
 inline constexpr int64_t kNoTimestamp = std::numeric_limits<int64_t>::min();
 
 // The five values every forecast series publishes, in this order.
-inline constexpr std::string_view kValueTypes[] = {
-    "yhat", "yhat_lower", "yhat_upper", "anomaly", "anomaly_score"};
+inline constexpr std::string_view kValueTypes[] = {"yhat", "yhat_lower", "yhat_upper", "anomaly",
+                                                   "anomaly_score"};
 inline constexpr int kNumValueTypes = 5;
 
 double ValueOf(const storage::ForecastPoint& point, int value_type);
@@ -42,7 +42,7 @@ struct ForecastSeries {
   bool dirty = false;              // model changed since the last checkpoint
   bool persisted = false;          // its series record has been written
   // For rate()/irate() queries: turns counter samples into the modelled rate.
-    std::unique_ptr<CounterRate> rate;
+  std::unique_ptr<CounterRate> rate;
   // The activity run when this series breaks its band, if any.
   const ActivityBinding* activity = nullptr;
 

@@ -26,10 +26,8 @@
 
 namespace kad::adapter {
 
-using HttpRequest =
-    boost::beast::http::request<boost::beast::http::string_body>;
-using HttpResponse =
-    boost::beast::http::response<boost::beast::http::string_body>;
+using HttpRequest = boost::beast::http::request<boost::beast::http::string_body>;
+using HttpResponse = boost::beast::http::response<boost::beast::http::string_body>;
 using Respond = std::function<void(HttpResponse)>;
 using HttpHandler = std::function<void(HttpRequest&&, Respond)>;
 
@@ -51,8 +49,7 @@ struct HttpServerOptions {
 
 class HttpServer {
  public:
-  HttpServer(const HttpServerOptions& options, HttpHandler handler,
-             const Logger* log);
+  HttpServer(const HttpServerOptions& options, HttpHandler handler, const Logger* log);
   ~HttpServer();
 
   // Binds and starts the network threads. Unavailable if the address

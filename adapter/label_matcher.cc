@@ -61,8 +61,7 @@ std::string Quote(std::string_view s) {
 
 }  // namespace
 
-absl::StatusOr<LabelMatcher> LabelMatcher::Make(MatchType type,
-                                                std::string name,
+absl::StatusOr<LabelMatcher> LabelMatcher::Make(MatchType type, std::string name,
                                                 std::string value) {
   LabelMatcher m(type, std::move(name), std::move(value));
   if (type != MatchType::kRegex && type != MatchType::kNotRegex) return m;
@@ -72,12 +71,10 @@ absl::StatusOr<LabelMatcher> LabelMatcher::Make(MatchType type,
   }
   RE2::Options options;
   options.set_log_errors(false);
-  auto re = std::make_shared<const RE2>(absl::StrCat("^(?:", m.value_, ")$"),
-                                        options);
+  auto re = std::make_shared<const RE2>(absl::StrCat("^(?:", m.value_, ")$"), options);
   if (!re->ok()) {
     return absl::InvalidArgumentError(
-        absl::StrCat("invalid regex ", Quote(m.value_), " for label ", m.name_,
-                     ": ", re->error()));
+        absl::StrCat("invalid regex ", Quote(m.value_), " for label ", m.name_, ": ", re->error()));
   }
   m.regex_ = std::move(re);
   return m;
@@ -85,8 +82,7 @@ absl::StatusOr<LabelMatcher> LabelMatcher::Make(MatchType type,
 
 bool LabelMatcher::MatchesRegex(std::string_view value) const {
   if (regex_ == nullptr) {
-    return std::find(literals_.begin(), literals_.end(), value) !=
-           literals_.end();
+    return std::find(literals_.begin(), literals_.end(), value) != literals_.end();
   }
   return RE2::FullMatch(value, *regex_);
 }
@@ -109,12 +105,9 @@ std::string LabelMatcher::ToString() const {
   return absl::StrCat(name_, OperatorOf(type_), Quote(value_));
 }
 
-bool MatchesAll(const std::vector<LabelMatcher>& matchers,
-                const Labels& labels) {
+bool MatchesAll(const std::vector<LabelMatcher>& matchers, const Labels& labels) {
   return std::all_of(matchers.begin(), matchers.end(),
-                     [&](const LabelMatcher& m) {
-                       return m.Matches(GetLabel(labels, m.name()));
-                     });
+                     [&](const LabelMatcher& m) { return m.Matches(GetLabel(labels, m.name())); });
 }
 
 }  // namespace kad::adapter

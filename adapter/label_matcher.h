@@ -29,8 +29,7 @@ class LabelMatcher {
   // InvalidArgument for a regex RE2 rejects (the message names the label and
   // the regex). Regexes use RE2 syntax and are fully anchored, ^(?:re)$, as
   // in Prometheus.
-  static absl::StatusOr<LabelMatcher> Make(MatchType type, std::string name,
-                                           std::string value);
+  static absl::StatusOr<LabelMatcher> Make(MatchType type, std::string name, std::string value);
 
   // `value` "" stands for a missing label.
   bool Matches(std::string_view value) const;
@@ -59,7 +58,6 @@ class LabelMatcher {
 };
 
 // True when every matcher matches (AND), a missing label read as "".
-bool MatchesAll(const std::vector<LabelMatcher>& matchers,
-                const Labels& labels);
+bool MatchesAll(const std::vector<LabelMatcher>& matchers, const Labels& labels);
 
 }  // namespace kad::adapter

@@ -43,9 +43,8 @@ bool IsValidLabelName(std::string_view name) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
   };
   if (!is_start(name[0])) return false;
-  return std::all_of(name.begin() + 1, name.end(), [&](char c) {
-    return is_start(c) || (c >= '0' && c <= '9');
-  });
+  return std::all_of(name.begin() + 1, name.end(),
+                     [&](char c) { return is_start(c) || (c >= '0' && c <= '9'); });
 }
 
 // Strict UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing past
@@ -87,9 +86,8 @@ bool IsValidUtf8(std::string_view s) {
 }  // namespace
 
 std::string_view GetLabel(const Labels& labels, std::string_view name) {
-  auto it = std::lower_bound(
-      labels.begin(), labels.end(), name,
-      [](const Label& l, std::string_view n) { return l.name < n; });
+  auto it = std::lower_bound(labels.begin(), labels.end(), name,
+                             [](const Label& l, std::string_view n) { return l.name < n; });
   if (it == labels.end() || it->name != name) return {};
   return it->value;
 }
@@ -114,11 +112,9 @@ absl::StatusOr<Labels> DecodeLabels(std::string_view bytes) {
   Labels labels;
   while (!bytes.empty()) {
     Label l;
-    if (!GetLengthPrefixed(&bytes, &l.name) ||
-        !GetLengthPrefixed(&bytes, &l.value)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("corrupt label encoding: truncated or malformed after ",
-                       labels.size(), " labels"));
+    if (!GetLengthPrefixed(&bytes, &l.name) || !GetLengthPrefixed(&bytes, &l.value)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "corrupt label encoding: truncated or malformed after ", labels.size(), " labels"));
     }
     labels.push_back(std::move(l));
   }
@@ -130,21 +126,18 @@ absl::Status ValidateLabels(const Labels& labels) {
     const Label& l = labels[i];
     if (!IsValidLabelName(l.name)) {
       return absl::InvalidArgumentError(
-          absl::StrCat("invalid label name \"", l.name,
-                       "\": must match [a-zA-Z_][a-zA-Z0-9_]*"));
+          absl::StrCat("invalid label name \"", l.name, "\": must match [a-zA-Z_][a-zA-Z0-9_]*"));
     }
     if (l.value.empty()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("label ", l.name, " has an empty value"));
+      return absl::InvalidArgumentError(absl::StrCat("label ", l.name, " has an empty value"));
     }
     if (!IsValidUtf8(l.value)) {
       return absl::InvalidArgumentError(
           absl::StrCat("label ", l.name, " has a value that is not UTF-8"));
     }
     if (i > 0 && labels[i - 1].name >= l.name) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("labels not sorted or not unique: ", labels[i - 1].name,
-                       " is followed by ", l.name));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "labels not sorted or not unique: ", labels[i - 1].name, " is followed by ", l.name));
     }
   }
   return absl::OkStatus();

@@ -39,17 +39,15 @@ absl::StatusOr<LogLevel> ParseLogLevel(absl::string_view text) {
   for (int i = 0; i < 4; ++i) {
     if (text == kLevelNames[i]) return static_cast<LogLevel>(i);
   }
-  return absl::InvalidArgumentError(absl::StrCat(
-      "unknown log level \"", text, "\": use debug, info, warn or error"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown log level \"", text, "\": use debug, info, warn or error"));
 }
 
 void Logger::Log(LogLevel level, absl::string_view msg, Fields fields) const {
   if (!Enabled(level)) return;
-  std::string line =
-      absl::StrCat("ts=",
-                   absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(),
-                                    absl::UTCTimeZone()),
-                   " level=", kLevelNames[static_cast<int>(level)], " msg=");
+  std::string line = absl::StrCat(
+      "ts=", absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(), absl::UTCTimeZone()),
+      " level=", kLevelNames[static_cast<int>(level)], " msg=");
   AppendValue(&line, msg);
   for (const auto& [key, value] : fields) {
     absl::StrAppend(&line, " ", key, "=");

@@ -5,10 +5,10 @@
 
 #include <initializer_list>
 #include <string>
-#include "absl/strings/string_view.h"
 #include <utility>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace kad::adapter {
 
@@ -19,8 +19,7 @@ absl::StatusOr<LogLevel> ParseLogLevel(absl::string_view text);
 
 class Logger {
  public:
-  using Fields =
-      std::initializer_list<std::pair<absl::string_view, absl::string_view>>;
+  using Fields = std::initializer_list<std::pair<absl::string_view, absl::string_view>>;
 
   explicit Logger(LogLevel level) : level_(level) {}
 
@@ -29,12 +28,8 @@ class Logger {
   void Debug(absl::string_view msg, Fields fields = {}) const {
     Log(LogLevel::kDebug, msg, fields);
   }
-  void Info(absl::string_view msg, Fields fields = {}) const {
-    Log(LogLevel::kInfo, msg, fields);
-  }
-  void Warn(absl::string_view msg, Fields fields = {}) const {
-    Log(LogLevel::kWarn, msg, fields);
-  }
+  void Info(absl::string_view msg, Fields fields = {}) const { Log(LogLevel::kInfo, msg, fields); }
+  void Warn(absl::string_view msg, Fields fields = {}) const { Log(LogLevel::kWarn, msg, fields); }
   void Error(absl::string_view msg, Fields fields = {}) const {
     Log(LogLevel::kError, msg, fields);
   }

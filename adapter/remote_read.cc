@@ -25,13 +25,11 @@ absl::StatusOr<MatchType> MatchTypeOf(prometheus::LabelMatcher::Type type) {
     case prometheus::LabelMatcher::NRE:
       return MatchType::kNotRegex;
     default:
-      return absl::InvalidArgumentError(
-          absl::StrCat("unknown matcher type ", type));
+      return absl::InvalidArgumentError(absl::StrCat("unknown matcher type ", type));
   }
 }
 
-void CopyLabels(const Labels& labels,
-                google::protobuf::RepeatedPtrField<prometheus::Label>* out) {
+void CopyLabels(const Labels& labels, google::protobuf::RepeatedPtrField<prometheus::Label>* out) {
   out->Reserve(static_cast<int>(labels.size()));
   for (const Label& l : labels) {
     prometheus::Label* label = out->Add();
@@ -45,9 +43,7 @@ void CopyLabels(const Labels& labels,
 absl::StatusOr<RemoteReadRequest> DecodeRemoteRead(const HttpRequest& request,
                                                    size_t max_uncompressed) {
   std::string raw;
-  if (absl::Status s =
-          proto::SnappyUncompress(request.body(), max_uncompressed, &raw);
-      !s.ok()) {
+  if (absl::Status s = proto::SnappyUncompress(request.body(), max_uncompressed, &raw); !s.ok()) {
     return s;
   }
   prometheus::ReadRequest message;
@@ -70,8 +66,7 @@ absl::StatusOr<RemoteReadRequest> DecodeRemoteRead(const HttpRequest& request,
     for (const prometheus::LabelMatcher& m : q.matchers()) {
       absl::StatusOr<MatchType> type = MatchTypeOf(m.type());
       if (!type.ok()) return type.status();
-      absl::StatusOr<LabelMatcher> matcher =
-          LabelMatcher::Make(*type, m.name(), m.value());
+      absl::StatusOr<LabelMatcher> matcher = LabelMatcher::Make(*type, m.name(), m.value());
       if (!matcher.ok()) return matcher.status();
       query.matchers.push_back(*std::move(matcher));
     }
@@ -79,8 +74,7 @@ absl::StatusOr<RemoteReadRequest> DecodeRemoteRead(const HttpRequest& request,
   return out;
 }
 
-HttpResponse SamplesResponse(
-    const std::vector<std::vector<ReadSeries>>& results) {
+HttpResponse SamplesResponse(const std::vector<std::vector<ReadSeries>>& results) {
   prometheus::ReadResponse response;
   for (const std::vector<ReadSeries>& series : results) {
     prometheus::QueryResult* result = response.add_results();
@@ -102,13 +96,11 @@ HttpResponse SamplesResponse(
   return http_response;
 }
 
-HttpResponse ChunkedResponse(
-    const std::vector<std::vector<ReadSeries>>& results,
-    size_t max_frame_bytes) {
+HttpResponse ChunkedResponse(const std::vector<std::vector<ReadSeries>>& results,
+                             size_t max_frame_bytes) {
   HttpResponse http_response(http::status::ok, 11);
-  http_response.set(
-      http::field::content_type,
-      "application/x-streamed-protobuf; proto=prometheus.ChunkedReadResponse");
+  http_response.set(http::field::content_type,
+                    "application/x-streamed-protobuf; proto=prometheus.ChunkedReadResponse");
   std::string& body = http_response.body();
   prometheus::ChunkedReadResponse frame;
   size_t frame_bytes = 0;

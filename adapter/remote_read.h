@@ -24,13 +24,11 @@ absl::StatusOr<RemoteReadRequest> DecodeRemoteRead(const HttpRequest& request,
                                                    size_t max_uncompressed);
 
 // A complete SAMPLES response: one QueryResult per query, in order.
-HttpResponse SamplesResponse(
-    const std::vector<std::vector<ReadSeries>>& results);
+HttpResponse SamplesResponse(const std::vector<std::vector<ReadSeries>>& results);
 
 // A complete STREAMED_XOR_CHUNKS response: per query, per series (sorted),
 // XOR chunks of at most 120 samples in frames of about `max_frame_bytes`.
-HttpResponse ChunkedResponse(
-    const std::vector<std::vector<ReadSeries>>& results,
-    size_t max_frame_bytes);
+HttpResponse ChunkedResponse(const std::vector<std::vector<ReadSeries>>& results,
+                             size_t max_frame_bytes);
 
 }  // namespace kad::adapter

@@ -15,7 +15,6 @@ namespace kad::adapter {
 //    other than remote write 1.0 (a 2.0 body is never accepted as empty);
 //  - ResourceExhausted (413): uncompressed size over `max_uncompressed`;
 //  - InvalidArgument (400): not snappy, or not a WriteRequest.
-absl::Status DecodeRemoteWrite(HttpRequest& request, size_t max_uncompressed,
-                               WriteJob* job);
+absl::Status DecodeRemoteWrite(HttpRequest& request, size_t max_uncompressed, WriteJob* job);
 
 }  // namespace kad::adapter

@@ -16,8 +16,7 @@ constexpr absl::string_view kSupported =
     "rate(...[5m]) or irate(...[5m])";
 
 bool IsNameStart(char c, bool allow_colon) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
-         (allow_colon && c == ':');
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || (allow_colon && c == ':');
 }
 
 bool IsNameChar(char c, bool allow_colon) {
@@ -76,16 +75,15 @@ class Parser {
       if (!st.ok()) return st;
       SkipSpace();
       if (!Consume('[')) {
-        return Unsupported(absl::StrCat(
-            function, "() needs a range such as [5m] after its selector"));
+        return Unsupported(
+            absl::StrCat(function, "() needs a range such as [5m] after its selector"));
       }
       absl::StatusOr<int64_t> range = Range();
       if (!range.ok()) return range.status();
       s.range_ms = *range;
       SkipSpace();
       if (!Consume(')')) {
-        return Unsupported(absl::StrCat("found \"", query_.substr(pos_),
-                                        "\" where ", function,
+        return Unsupported(absl::StrCat("found \"", query_.substr(pos_), "\" where ", function,
                                         "() should close with ')'"));
       }
     } else {
@@ -94,16 +92,14 @@ class Parser {
       if (!st.ok()) return st;
       SkipSpace();
       if (Peek() == '[') {
-        return Unsupported(
-            "a range such as [5m] is only supported inside rate() or irate()");
+        return Unsupported("a range such as [5m] is only supported inside rate() or irate()");
       }
     }
     SkipSpace();
     if (!AtEnd()) {
-      return Unsupported(
-          absl::StrCat("found \"", query_.substr(pos_),
-                       "\" after the series selector (operators, offset, @ and "
-                       "aggregations are not supported)"));
+      return Unsupported(absl::StrCat("found \"", query_.substr(pos_),
+                                      "\" after the series selector (operators, offset, @ and "
+                                      "aggregations are not supported)"));
     }
     bool selective = false;
     for (const LabelMatcher& m : s.matchers) selective |= !m.Matches("");
@@ -133,8 +129,7 @@ class Parser {
   }
 
   void SkipSpace() {
-    while (!AtEnd() &&
-           absl::ascii_isspace(static_cast<unsigned char>(query_[pos_]))) {
+    while (!AtEnd() && absl::ascii_isspace(static_cast<unsigned char>(query_[pos_]))) {
       ++pos_;
     }
   }
@@ -148,13 +143,13 @@ class Parser {
   }
 
   absl::Status Unsupported(absl::string_view what) const {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "unsupported PromQL \"", query_, "\": ", what, "; ", kSupported));
+    return absl::InvalidArgumentError(
+        absl::StrCat("unsupported PromQL \"", query_, "\": ", what, "; ", kSupported));
   }
 
   absl::Status Invalid(absl::string_view what) const {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "invalid PromQL \"", query_, "\" at character ", pos_ + 1, ": ", what));
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid PromQL \"", query_, "\" at character ", pos_ + 1, ": ", what));
   }
 
   // name, name{...} or {...}.
@@ -170,8 +165,8 @@ class Parser {
     }
     if (Consume('{')) return MatcherList(/*has_name=*/!name.empty(), matchers);
     if (name.empty()) {
-      return Unsupported(absl::StrCat("expected a metric name or '{' at \"",
-                                      query_.substr(pos_), "\""));
+      return Unsupported(
+          absl::StrCat("expected a metric name or '{' at \"", query_.substr(pos_), "\""));
     }
     return absl::OkStatus();
   }
@@ -197,8 +192,7 @@ class Parser {
       } else if (Consume("=")) {
         type = MatchType::kEqual;
       } else {
-        return Invalid(
-            absl::StrCat("expected =, !=, =~ or !~ after label ", label));
+        return Invalid(absl::StrCat("expected =, !=, =~ or !~ after label ", label));
       }
       SkipSpace();
       absl::StatusOr<std::string> value = QuotedString();
@@ -317,12 +311,10 @@ class Parser {
   absl::StatusOr<int64_t> Range() {
     const size_t close = query_.find(']', pos_);
     if (close == absl::string_view::npos) return Invalid("unterminated range");
-    const absl::string_view text =
-        absl::StripAsciiWhitespace(query_.substr(pos_, close - pos_));
+    const absl::string_view text = absl::StripAsciiWhitespace(query_.substr(pos_, close - pos_));
     absl::StatusOr<int64_t> ms = models::ParseDurationMs(StdView(text));
     if (!ms.ok()) {
-      return Invalid(
-          absl::StrCat("bad range [", text, "]: ", ms.status().message()));
+      return Invalid(absl::StrCat("bad range [", text, "]: ", ms.status().message()));
     }
     if (*ms <= 0) return Invalid("the range must be positive");
     pos_ = close + 1;

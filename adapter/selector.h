@@ -26,9 +26,7 @@ struct Selector {
   std::vector<LabelMatcher> matchers;  // a metric name becomes __name__="name"
   RangeFunction function = RangeFunction::kNone;
   int64_t range_ms = 0;  // the [5m] of rate()/irate(); 0 without a function
-  bool Matches(const Labels& labels) const {
-    return MatchesAll(matchers, labels);
-  }
+  bool Matches(const Labels& labels) const { return MatchesAll(matchers, labels); }
 };
 
 // Parses a PromQL series selector: `name`, `name{...}` or `{...}` with

@@ -6,20 +6,17 @@
 namespace kad::adapter {
 namespace {
 
-constexpr const char* kRejectReasons[] = {nullptr,        "not_selected",
-                                          "out_of_order", "duplicate",
-                                          "non_finite",   "stale_marker"};
+constexpr const char* kRejectReasons[] = {nullptr,     "not_selected", "out_of_order",
+                                          "duplicate", "non_finite",   "stale_marker"};
 
 void Family(std::string* out, absl::string_view name, absl::string_view type,
             absl::string_view help) {
-  absl::StrAppend(out, "# HELP ", name, " ", help, "\n# TYPE ", name, " ", type,
-                  "\n");
+  absl::StrAppend(out, "# HELP ", name, " ", help, "\n# TYPE ", name, " ", type, "\n");
 }
 
 }  // namespace
 
-void SelfMetrics::ObserveRequest(std::string_view handler, int code,
-                                 double seconds) {
+void SelfMetrics::ObserveRequest(std::string_view handler, int code, double seconds) {
   absl::MutexLock lock(&mu_);
   Histogram& h = requests_[{std::string(handler), code}];
   size_t i = 0;
@@ -29,20 +26,17 @@ void SelfMetrics::ObserveRequest(std::string_view handler, int code,
   h.sum += seconds;
 }
 
-void SelfMetrics::RenderTo(const GaugeSnapshot& gauges,
-                           std::string* out) const {
-  Family(out, "kad_samples_received_total", "counter",
-         "Samples received by remote write.");
+void SelfMetrics::RenderTo(const GaugeSnapshot& gauges, std::string* out) const {
+  Family(out, "kad_samples_received_total", "counter", "Samples received by remote write.");
   absl::StrAppend(out, "kad_samples_received_total ", received_.load(), "\n");
   Family(out, "kad_samples_modelled_total", "counter",
          "Samples that updated a forecaster (once per forecaster).");
-  absl::StrAppend(out, "kad_samples_modelled_total ",
-                  Count(SampleOutcome::kModelled), "\n");
+  absl::StrAppend(out, "kad_samples_modelled_total ", Count(SampleOutcome::kModelled), "\n");
   Family(out, "kad_samples_rejected_total", "counter",
          "Samples that updated no forecaster, by reason.");
   for (int i = 1; i < static_cast<int>(SampleOutcome::kNum); ++i) {
-    absl::StrAppend(out, "kad_samples_rejected_total{reason=\"",
-                    kRejectReasons[i], "\"} ", outcomes_[i].load(), "\n");
+    absl::StrAppend(out, "kad_samples_rejected_total{reason=\"", kRejectReasons[i], "\"} ",
+                    outcomes_[i].load(), "\n");
   }
   Family(out, "kad_active_series", "gauge", "Forecast series held in memory.");
   absl::StrAppend(out, "kad_active_series ", gauges.active_series, "\n");
@@ -60,16 +54,14 @@ void SelfMetrics::RenderTo(const GaugeSnapshot& gauges,
     uint64_t cumulative = 0;
     for (size_t i = 0; i < kBuckets.size(); ++i) {
       cumulative += h.counts[i];
-      absl::StrAppend(out, "kad_http_request_duration_seconds_bucket{", labels,
-                      ",le=\"", absl::StrFormat("%g", kBuckets[i]), "\"} ",
-                      cumulative, "\n");
+      absl::StrAppend(out, "kad_http_request_duration_seconds_bucket{", labels, ",le=\"",
+                      absl::StrFormat("%g", kBuckets[i]), "\"} ", cumulative, "\n");
     }
-    absl::StrAppend(out, "kad_http_request_duration_seconds_bucket{", labels,
-                    ",le=\"+Inf\"} ", h.count, "\n");
+    absl::StrAppend(out, "kad_http_request_duration_seconds_bucket{", labels, ",le=\"+Inf\"} ",
+                    h.count, "\n");
     absl::StrAppend(out, "kad_http_request_duration_seconds_sum{", labels, "} ",
                     absl::StrFormat("%.9g", h.sum), "\n");
-    absl::StrAppend(out, "kad_http_request_duration_seconds_count{", labels,
-                    "} ", h.count, "\n");
+    absl::StrAppend(out, "kad_http_request_duration_seconds_count{", labels, "} ", h.count, "\n");
   }
 }
 

@@ -38,12 +38,9 @@ struct GaugeSnapshot {
 
 class SelfMetrics {
  public:
-  void AddReceived(uint64_t n) {
-    received_.fetch_add(n, std::memory_order_relaxed);
-  }
+  void AddReceived(uint64_t n) { received_.fetch_add(n, std::memory_order_relaxed); }
   void Add(SampleOutcome outcome, uint64_t n) {
-    outcomes_[static_cast<int>(outcome)].fetch_add(n,
-                                                   std::memory_order_relaxed);
+    outcomes_[static_cast<int>(outcome)].fetch_add(n, std::memory_order_relaxed);
   }
   uint64_t Count(SampleOutcome outcome) const {
     return outcomes_[static_cast<int>(outcome)].load(std::memory_order_relaxed);
@@ -54,8 +51,8 @@ class SelfMetrics {
   void RenderTo(const GaugeSnapshot& gauges, std::string* out) const;
 
  private:
-  static constexpr std::array<double, 11> kBuckets = {
-      0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+  static constexpr std::array<double, 11> kBuckets = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                                                      0.5,   1,    2.5,   5,    10};
   struct Histogram {
     std::array<uint64_t, kBuckets.size()> counts{};  // non-cumulative
     uint64_t count = 0;
@@ -63,11 +60,9 @@ class SelfMetrics {
   };
 
   std::atomic<uint64_t> received_{0};
-  std::array<std::atomic<uint64_t>, static_cast<int>(SampleOutcome::kNum)>
-      outcomes_{};
+  std::array<std::atomic<uint64_t>, static_cast<int>(SampleOutcome::kNum)> outcomes_{};
   mutable absl::Mutex mu_;
-  std::map<std::pair<std::string, int>, Histogram> requests_
-      ABSL_GUARDED_BY(mu_);
+  std::map<std::pair<std::string, int>, Histogram> requests_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace kad::adapter

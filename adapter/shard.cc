@@ -22,8 +22,7 @@ constexpr int64_t kFutureStepMs = 60'000;
 bool SameLabels(std::span<const proto::LabelView> views, const Labels& labels) {
   if (views.size() != labels.size()) return false;
   for (size_t i = 0; i < views.size(); ++i) {
-    if (views[i].name != labels[i].name || views[i].value != labels[i].value)
-      return false;
+    if (views[i].name != labels[i].name || views[i].value != labels[i].value) return false;
   }
   return true;
 }
@@ -60,7 +59,7 @@ Shard::Shard(const Config& config, const ShardOptions& options, storage::Store* 
     : config_(config),
       options_(options),
       store_(store),
-            metrics_(metrics),
+      metrics_(metrics),
       activities_(activities),
       next_id_(next_id),
       work_(boost::asio::make_work_guard(io_)) {}
@@ -72,8 +71,7 @@ void Shard::Adopt(std::unique_ptr<ForecastSeries> series) {
   Attach(HashLabels(input), input, std::move(series));
 }
 
-void Shard::Attach(uint64_t hash, const Labels& input,
-                   std::unique_ptr<ForecastSeries> series) {
+void Shard::Attach(uint64_t hash, const Labels& input, std::unique_ptr<ForecastSeries> series) {
   std::vector<std::unique_ptr<InputSeries>>& chain = inputs_[hash];
   InputSeries* in = nullptr;
   for (auto& candidate : chain) {
@@ -91,8 +89,7 @@ void Shard::Attach(uint64_t hash, const Labels& input,
   }
   in->outputs.push_back(series.get());
   series_.push_back(std::move(series));
-  num_series_.store(static_cast<int64_t>(series_.size()),
-                    std::memory_order_relaxed);
+  num_series_.store(static_cast<int64_t>(series_.size()), std::memory_order_relaxed);
 }
 
 void Shard::Start() {
@@ -112,15 +109,11 @@ void Shard::Stop() {
   thread_.join();
 }
 
-void Shard::Post(std::function<void()> task) {
-  boost::asio::post(io_, std::move(task));
-}
+void Shard::Post(std::function<void()> task) { boost::asio::post(io_, std::move(task)); }
 
 void Shard::ScheduleCheckpoint() {
-  if (!checkpoint_timer_)
-    checkpoint_timer_ = std::make_unique<boost::asio::steady_timer>(io_);
-  checkpoint_timer_->expires_after(
-      std::chrono::milliseconds(options_.checkpoint_interval_ms));
+  if (!checkpoint_timer_) checkpoint_timer_ = std::make_unique<boost::asio::steady_timer>(io_);
+  checkpoint_timer_->expires_after(std::chrono::milliseconds(options_.checkpoint_interval_ms));
   checkpoint_timer_->async_wait([this](boost::system::error_code ec) {
     if (ec) return;
     (void)Checkpoint(/*all=*/false);
@@ -129,19 +122,16 @@ void Shard::ScheduleCheckpoint() {
 }
 
 void Shard::ScheduleRetrain() {
-  if (!retrain_timer_)
-    retrain_timer_ = std::make_unique<boost::asio::steady_timer>(io_);
-  retrain_timer_->expires_after(
-      std::chrono::milliseconds(options_.retrain_interval_ms));
+  if (!retrain_timer_) retrain_timer_ = std::make_unique<boost::asio::steady_timer>(io_);
+  retrain_timer_->expires_after(std::chrono::milliseconds(options_.retrain_interval_ms));
   retrain_timer_->async_wait([this](boost::system::error_code ec) {
     if (ec) return;
-        (void)Retrain({});
+    (void)Retrain({});
     ScheduleRetrain();
   });
 }
 
-Shard::InputSeries* Shard::Find(uint64_t hash,
-                                std::span<const proto::LabelView> labels) {
+Shard::InputSeries* Shard::Find(uint64_t hash, std::span<const proto::LabelView> labels) {
   auto it = inputs_.find(hash);
   if (it == inputs_.end()) return nullptr;
   for (auto& in : it->second) {
@@ -150,8 +140,7 @@ Shard::InputSeries* Shard::Find(uint64_t hash,
   return nullptr;
 }
 
-Shard::InputSeries* Shard::Create(uint64_t hash,
-                                  std::span<const proto::LabelView> views) {
+Shard::InputSeries* Shard::Create(uint64_t hash, std::span<const proto::LabelView> views) {
   Labels input;
   input.reserve(views.size());
   for (const proto::LabelView& v : views)
@@ -167,12 +156,13 @@ Shard::InputSeries* Shard::Create(uint64_t hash,
     for (const ModelConfig& model : metric.models) {
       auto series = std::make_unique<ForecastSeries>();
       series->id = next_id_->fetch_add(1, std::memory_order_relaxed);
-      series->labels = OutputLabels(
-          sorted, absl::StrCat(metric.predicted_metric_name, "_", model.kind));
+      series->labels =
+          OutputLabels(sorted, absl::StrCat(metric.predicted_metric_name, "_", model.kind));
       series->metric = &metric;
       series->model_config = &model;
-            series->model = model.factory.New();
-      if (activities_ != nullptr) series->activity = activities_->Find(GetLabel(series->labels, "__name__"));
+      series->model = model.factory.New();
+      if (activities_ != nullptr)
+        series->activity = activities_->Find(GetLabel(series->labels, "__name__"));
       if (metric.selector.function != RangeFunction::kNone) {
         series->rate =
             std::make_unique<CounterRate>(metric.selector.function, metric.selector.range_ms);
@@ -181,19 +171,15 @@ Shard::InputSeries* Shard::Create(uint64_t hash,
       series_.push_back(std::move(series));
     }
   }
-  num_series_.store(static_cast<int64_t>(series_.size()),
-                    std::memory_order_relaxed);
+  num_series_.store(static_cast<int64_t>(series_.size()), std::memory_order_relaxed);
   return in;
 }
 
-absl::Status Shard::Apply(const proto::WriteRequestView& req,
-                          std::span<const uint64_t> hashes,
+absl::Status Shard::Apply(const proto::WriteRequestView& req, std::span<const uint64_t> hashes,
                           std::span<const uint32_t> indices) {
   storage::WriteBatch batch;
   uint64_t counts[static_cast<int>(SampleOutcome::kNum)] = {};
-  auto count = [&counts](SampleOutcome o, uint64_t n) {
-    counts[static_cast<int>(o)] += n;
-  };
+  auto count = [&counts](SampleOutcome o, uint64_t n) { counts[static_cast<int>(o)] += n; };
   std::vector<ForecastSeries*> unpersisted;
 
   for (uint32_t index : indices) {
@@ -231,9 +217,8 @@ absl::Status Shard::Apply(const proto::WriteRequestView& req,
       }
       for (ForecastSeries* out : in->outputs) {
         if (sample.timestamp_ms <= out->last_ts) {
-          count(sample.timestamp_ms == out->last_ts
-                    ? SampleOutcome::kDuplicate
-                    : SampleOutcome::kOutOfOrder,
+          count(sample.timestamp_ms == out->last_ts ? SampleOutcome::kDuplicate
+                                                    : SampleOutcome::kOutOfOrder,
                 1);
           continue;
         }
@@ -243,7 +228,7 @@ absl::Status Shard::Apply(const proto::WriteRequestView& req,
           if (!rate.has_value()) continue;  // the range holds one sample so far
           value = *rate;
         }
-                const bool was_anomaly = out->last_ts != kNoTimestamp && out->latest.anomaly;
+        const bool was_anomaly = out->last_ts != kNoTimestamp && out->latest.anomaly;
         const storage::ForecastPoint& point = out->Observe(sample.timestamp_ms, value);
         batch.PutPoint(out->id, point);
         count(SampleOutcome::kModelled, 1);
@@ -285,7 +270,7 @@ absl::Status Shard::Checkpoint(bool all) {
 }
 
 absl::StatusOr<size_t> Shard::Retrain(const std::vector<LabelMatcher>& matchers) {
-    storage::WriteBatch batch;
+  storage::WriteBatch batch;
   std::vector<ForecastSeries*> retrained;
   for (const auto& s : series_) {
     const Labels input = InputLabels(s->labels);
@@ -293,7 +278,7 @@ absl::StatusOr<size_t> Shard::Retrain(const std::vector<LabelMatcher>& matchers)
     s->model->Retrain();
     if (s->activity != nullptr) activities_->OnRetrained(*s->activity, input);
     if (!s->persisted) batch.PutSeries(s->id, EncodeLabels(s->labels));
-        batch.PutState(s->id, EncodeCheckpoint(*s));
+    batch.PutState(s->id, EncodeCheckpoint(*s));
     retrained.push_back(s.get());
   }
   if (retrained.empty()) return 0;
@@ -315,9 +300,7 @@ void Shard::Match(const ReadSpec& spec, std::vector<ReadMatch>* out) const {
   uint8_t types = 0;
   for (int i = 0; i < kNumValueTypes; ++i) {
     if (std::all_of(type_matchers.begin(), type_matchers.end(),
-                    [i](const LabelMatcher* m) {
-                      return m->Matches(kValueTypes[i]);
-                    })) {
+                    [i](const LabelMatcher* m) { return m->Matches(kValueTypes[i]); })) {
       types |= 1 << i;
     }
   }
@@ -338,10 +321,8 @@ void Shard::Match(const ReadSpec& spec, std::vector<ReadMatch>* out) const {
     r.value_types = types;
     r.last_ts = s->last_ts;
     if (!spec.want_future || s->stale) continue;
-    const int64_t horizon_end =
-        std::min(spec.end_ms, s->last_ts + s->metric->forecast_horizon_ms);
-    for (int64_t t = s->last_ts + kFutureStepMs; t <= horizon_end;
-         t += kFutureStepMs) {
+    const int64_t horizon_end = std::min(spec.end_ms, s->last_ts + s->metric->forecast_horizon_ms);
+    for (int64_t t = s->last_ts + kFutureStepMs; t <= horizon_end; t += kFutureStepMs) {
       if (t >= spec.start_ms) r.future.emplace_back(t, s->model->Predict(t));
     }
   }

@@ -64,7 +64,7 @@ struct ReadSpec {
 
 class Shard {
  public:
-    // `activities` may be null (no activities configured).
+  // `activities` may be null (no activities configured).
   Shard(const Config& config, const ShardOptions& options, storage::Store* store,
         SelfMetrics* metrics, ActivityEngine* activities, std::atomic<uint64_t>* next_id);
   ~Shard();
@@ -75,20 +75,17 @@ class Shard {
   // Checkpoints every changed series, then stops the thread.
   void Stop();
   void Post(std::function<void()> task);
-  int64_t num_series() const {
-    return num_series_.load(std::memory_order_relaxed);
-  }
+  int64_t num_series() const { return num_series_.load(std::memory_order_relaxed); }
 
   // --- shard thread only ---
   // Models the samples of req.series[i] for each i in `series` (all of which
   // hash to this shard) and writes their points in one batch.
   // `hashes[i]` is HashLabels of req.series[i].
-  absl::Status Apply(const proto::WriteRequestView& req,
-                     std::span<const uint64_t> hashes,
+  absl::Status Apply(const proto::WriteRequestView& req, std::span<const uint64_t> hashes,
                      std::span<const uint32_t> series);
   // Writes the state of every changed series (all of them when `all`).
   absl::Status Checkpoint(bool all);
-    // The onRetrain event for every series whose input labels match all of
+  // The onRetrain event for every series whose input labels match all of
   // `matchers` (every series when empty): retrains them, clears their
   // activity locks, and checkpoints them, so a restart replays from the
   // retrained state. Returns how many were retrained.
@@ -107,25 +104,22 @@ class Shard {
 
   InputSeries* Find(uint64_t hash, std::span<const proto::LabelView> labels);
   InputSeries* Create(uint64_t hash, std::span<const proto::LabelView> labels);
-  void Attach(uint64_t hash, const Labels& input,
-              std::unique_ptr<ForecastSeries> series);
+  void Attach(uint64_t hash, const Labels& input, std::unique_ptr<ForecastSeries> series);
   void ScheduleCheckpoint();
   void ScheduleRetrain();
 
   const Config& config_;
   const ShardOptions options_;
   storage::Store* store_;
-    SelfMetrics* metrics_;
+  SelfMetrics* metrics_;
   ActivityEngine* activities_;
   std::atomic<uint64_t>* next_id_;
-  absl::flat_hash_map<uint64_t, std::vector<std::unique_ptr<InputSeries>>>
-      inputs_;
+  absl::flat_hash_map<uint64_t, std::vector<std::unique_ptr<InputSeries>>> inputs_;
   std::vector<std::unique_ptr<ForecastSeries>> series_;
   std::atomic<int64_t> num_series_{0};
 
   boost::asio::io_context io_;
-  boost::asio::executor_work_guard<boost::asio::io_context::executor_type>
-      work_;
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
   std::unique_ptr<boost::asio::steady_timer> checkpoint_timer_;
   std::unique_ptr<boost::asio::steady_timer> retrain_timer_;
   std::thread thread_;

@@ -20,12 +20,11 @@ std::string RealisticBody() {
     prometheus::TimeSeries* ts = req.add_timeseries();
     const int pod = i % 400;
     const std::pair<const char*, std::string> labels[] = {
-        {"__name__", i % 2 ? "container_cpu_usage_seconds_total"
-                           : "container_memory_working_set_bytes"},
+        {"__name__",
+         i % 2 ? "container_cpu_usage_seconds_total" : "container_memory_working_set_bytes"},
         {"container", "app-" + std::to_string(pod % 7)},
         {"cpu", "total"},
-        {"instance", "10.1." + std::to_string(pod / 50) + "." +
-                         std::to_string(pod) + ":10250"},
+        {"instance", "10.1." + std::to_string(pod / 50) + "." + std::to_string(pod) + ":10250"},
         {"job", "kubernetes-cadvisor"},
         {"namespace", "team-" + std::to_string(pod % 13)},
         {"node", "node-" + std::to_string(pod % 25)},

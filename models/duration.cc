@@ -32,9 +32,9 @@ bool IsDigit(char c) { return c >= '0' && c <= '9'; }
 bool IsLetter(char c) { return c >= 'a' && c <= 'z'; }
 
 absl::Status Invalid(std::string_view text, std::string_view why) {
-  return absl::InvalidArgumentError(absl::StrCat(
-      "invalid duration \"", std::string(text), "\": ", std::string(why),
-      " (write terms like 15s, 5m, 1h30m, 1d; units ms, s, m, h, d, w, y)"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("invalid duration \"", std::string(text), "\": ", std::string(why),
+                   " (write terms like 15s, 5m, 1h30m, 1d; units ms, s, m, h, d, w, y)"));
 }
 
 }  // namespace
@@ -48,8 +48,8 @@ absl::StatusOr<int64_t> ParseDurationMs(std::string_view text) {
   size_t next_unit = 0;  // index into kUnits of the smallest unit still allowed
   while (pos < text.size()) {
     if (!IsDigit(text[pos])) {
-      return Invalid(text, absl::StrCat("expected a number at \"",
-                                        std::string(text.substr(pos)), "\""));
+      return Invalid(text,
+                     absl::StrCat("expected a number at \"", std::string(text.substr(pos)), "\""));
     }
     int64_t number = 0;
     for (; pos < text.size() && IsDigit(text[pos]); ++pos) {
@@ -59,8 +59,7 @@ absl::StatusOr<int64_t> ParseDurationMs(std::string_view text) {
     }
     const size_t unit_start = pos;
     while (pos < text.size() && IsLetter(text[pos])) ++pos;
-    const std::string_view unit_name =
-        text.substr(unit_start, pos - unit_start);
+    const std::string_view unit_name = text.substr(unit_start, pos - unit_start);
     if (unit_name.empty()) {
       // Only a bare integer, the whole text, means seconds.
       if (unit_start != text.size() || total != 0 || next_unit != 0) {
@@ -72,8 +71,7 @@ absl::StatusOr<int64_t> ParseDurationMs(std::string_view text) {
     size_t u = 0;
     while (u < kUnits.size() && kUnits[u].name != unit_name) ++u;
     if (u == kUnits.size()) {
-      return Invalid(
-          text, absl::StrCat("unknown unit \"", std::string(unit_name), "\""));
+      return Invalid(text, absl::StrCat("unknown unit \"", std::string(unit_name), "\""));
     }
     if (u < next_unit) {
       return Invalid(text, absl::StrCat("unit \"", std::string(unit_name),

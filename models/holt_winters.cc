@@ -36,8 +36,7 @@ constexpr double kMinReplayGain = 0.98;
 // of the passes so far (1/(k+1) of the gap on pass k, at most this much),
 // so the shape is usable after a day instead of after several half-lives.
 constexpr double kMaxBootstrapSeasonGain = 0.9;
-constexpr std::array<double, 7> kCandidateResidualHalfLivesS = {
-    0, 15, 30, 60, 120, 300, 600};
+constexpr std::array<double, 7> kCandidateResidualHalfLivesS = {0, 15, 30, 60, 120, 300, 600};
 
 double Seconds(int64_t ms) { return static_cast<double>(ms) / 1000; }
 
@@ -60,13 +59,12 @@ bool Finite(double v) { return std::isfinite(v); }
 
 absl::Status HoltWintersOptions::Validate() const {
   auto bad = [](std::string_view what) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        std::string(kHoltWintersKind), " options: ", std::string(what)));
+    return absl::InvalidArgumentError(
+        absl::StrCat(std::string(kHoltWintersKind), " options: ", std::string(what)));
   };
   if (season_ms < 0) return bad("season must not be negative");
   if (season_ms > 0 && (season_buckets < 1 || season_buckets > 65'535)) {
-    return bad(absl::StrCat("season_buckets must be in [1, 65535], got ",
-                            season_buckets));
+    return bad(absl::StrCat("season_buckets must be in [1, 65535], got ", season_buckets));
   }
   if (season_ms > 0 && season_ms < season_buckets) {
     return bad("season is shorter than one millisecond per bucket");
@@ -79,15 +77,12 @@ absl::Status HoltWintersOptions::Validate() const {
     return bad("season_half_life (in seasons) must be a positive number");
   }
   const std::pair<std::string_view, int64_t> positive[] = {
-      {"level_half_life", level_half_life_ms},
-      {"trend_half_life", trend_half_life_ms},
-      {"trend_damping", trend_damping_ms},
-      {"correction_half_life", correction_half_life_ms},
+      {"level_half_life", level_half_life_ms}, {"trend_half_life", trend_half_life_ms},
+      {"trend_damping", trend_damping_ms},     {"correction_half_life", correction_half_life_ms},
       {"scale_half_life", scale_half_life_ms},
   };
   for (const auto& [name, ms] : positive) {
-    if (ms <= 0)
-      return bad(absl::StrCat(std::string(name), " must be positive"));
+    if (ms <= 0) return bad(absl::StrCat(std::string(name), " must be positive"));
   }
   if (residual_half_life_ms < 0) {
     return bad("residual_half_life must not be negative");
@@ -95,8 +90,7 @@ absl::Status HoltWintersOptions::Validate() const {
   return absl::OkStatus();
 }
 
-absl::StatusOr<HoltWintersOptions> HoltWintersOptions::FromArgs(
-    const ModelArgs& args) {
+absl::StatusOr<HoltWintersOptions> HoltWintersOptions::FromArgs(const ModelArgs& args) {
   HoltWintersOptions o;
   ModelArgReader r(kHoltWintersKind, args);
   r.DurationOrNone("season", 0, &o.season_ms);
@@ -137,12 +131,10 @@ uint64_t HoltWintersOptions::Fingerprint() const {
   return h;
 }
 
-absl::StatusOr<ModelFactory> MakeHoltWintersFactory(
-    const HoltWintersOptions& options) {
+absl::StatusOr<ModelFactory> MakeHoltWintersFactory(const HoltWintersOptions& options) {
   if (absl::Status s = options.Validate(); !s.ok()) return s;
   auto shared = std::make_shared<const HoltWintersOptions>(options);
-  return ModelFactory{std::string(kHoltWintersKind),
-                      [shared]() -> std::unique_ptr<Forecaster> {
+  return ModelFactory{std::string(kHoltWintersKind), [shared]() -> std::unique_ptr<Forecaster> {
                         return std::make_unique<HoltWinters>(shared);
                       }};
 }
@@ -157,9 +149,9 @@ HoltWinters::SeasonPoint HoltWinters::LocateInSeason(int64_t t_ms) const {
   const int64_t phase_ms = t_ms - FloorDiv(t_ms, season) * season;
   const size_t buckets = season_.size();
   // Bucket i is centred at (i + 0.5) bucket widths into the season.
-  double x = static_cast<double>(phase_ms) / static_cast<double>(season) *
-                 static_cast<double>(buckets) -
-             0.5;
+  double x =
+      static_cast<double>(phase_ms) / static_cast<double>(season) * static_cast<double>(buckets) -
+      0.5;
   if (x < 0) x += static_cast<double>(buckets);
   const double lo = std::floor(x);
   SeasonPoint p;
@@ -189,8 +181,8 @@ HoltWinters::Parts HoltWinters::Decompose(int64_t t_ms) const {
   p.correction = correction_ * fade;
   // Far ahead the correction is gone, so the error is the deviation from
   // baseline+season; the band widens towards that, never narrows.
-  const double scale = std::max(
-      fade * scale_ + (1 - fade) * std::max(scale_, scale_long_), ScaleFloor());
+  const double scale =
+      std::max(fade * scale_ + (1 - fade) * std::max(scale_, scale_long_), ScaleFloor());
   p.half_width = o.band_sigmas * kMeanAbsToSigma * scale;
   return p;
 }
@@ -233,23 +225,19 @@ Verdict HoltWinters::Observe(int64_t t_ms, double value) {
 
   // Scales: a running mean at first, then exponential forgetting.
   const double w_scale =
-      std::max(Weight(learn_s, Seconds(o.scale_half_life_ms)),
-               1.0 / static_cast<double>(n_));
+      std::max(Weight(learn_s, Seconds(o.scale_half_life_ms)), 1.0 / static_cast<double>(n_));
   const double floor = ScaleFloor();
   const double scale_cap =
       warmed_up ? kClipSigmas * kMeanAbsToSigma * std::max(scale_, floor) : inf;
   const double long_cap =
-      warmed_up ? kClipSigmas * kMeanAbsToSigma * std::max(scale_long_, floor)
-                : inf;
+      warmed_up ? kClipSigmas * kMeanAbsToSigma * std::max(scale_long_, floor) : inf;
   scale_ += w_scale * (std::min(std::abs(error), scale_cap) - scale_);
   scale_long_ +=
-      w_scale *
-      (std::min(std::abs(value - p.base - p.seasonal), long_cap) - scale_long_);
+      w_scale * (std::min(std::abs(value - p.base - p.seasonal), long_cap) - scale_long_);
 
   // Level and damped trend, against the seasonally adjusted sample.
   const double old_level = level_;
-  level_ = p.base + Weight(learn_s, Seconds(o.level_half_life_ms)) *
-                        (learnt - p.seasonal - p.base);
+  level_ = p.base + Weight(learn_s, Seconds(o.level_half_life_ms)) * (learnt - p.seasonal - p.base);
   const double damping_tau = Seconds(o.trend_damping_ms) / std::numbers::ln2;
   const double trend = trend_per_s_ * std::exp(-dt_s / damping_tau);
   if (dt_s > 0) {
@@ -263,13 +251,10 @@ Verdict HoltWinters::Observe(int64_t t_ms, double value) {
   if (!season_.empty()) {
     sp = LocateInSeason(t_ms);
     const double bucket_s = Seconds(o.season_ms) / season_.size();
-    const double passes =
-        static_cast<double>(FloorDiv(t_ms - t_first_ms_, o.season_ms));
-    const double gain_per_pass =
-        std::max(-std::expm1(-std::numbers::ln2 / o.season_half_life),
-                 std::min(kMaxBootstrapSeasonGain, 1 / (passes + 1)));
-    const double w =
-        -std::expm1(std::log1p(-gain_per_pass) * learn_s / bucket_s);
+    const double passes = static_cast<double>(FloorDiv(t_ms - t_first_ms_, o.season_ms));
+    const double gain_per_pass = std::max(-std::expm1(-std::numbers::ln2 / o.season_half_life),
+                                          std::min(kMaxBootstrapSeasonGain, 1 / (passes + 1)));
+    const double w = -std::expm1(std::log1p(-gain_per_pass) * learn_s / bucket_s);
     const double step = w * (learnt - level_ - p.seasonal);
     season_[sp.lo] += static_cast<float>(step * (1 - sp.hi_weight));
     season_[sp.hi] += static_cast<float>(step * sp.hi_weight);
@@ -277,30 +262,26 @@ Verdict HoltWinters::Observe(int64_t t_ms, double value) {
 
   // Short-term correction: exponential smoothing of the deviation, decayed
   // over the step like the forecast decayed it.
-  correction_ = p.correction + Weight(learn_s, residual_half_life_s_) *
-                                   (deviation - p.correction);
+  correction_ = p.correction + Weight(learn_s, residual_half_life_s_) * (deviation - p.correction);
 
   // Clamped so a huge series still writes a state that Restore() accepts.
   constexpr double kFloatMax = std::numeric_limits<float>::max();
-  window_[window_next_] =
-      Recent{static_cast<float>(std::min(dt_s, kFloatMax)),
-             static_cast<float>(std::clamp(deviation, -kFloatMax, kFloatMax))};
+  window_[window_next_] = Recent{static_cast<float>(std::min(dt_s, kFloatMax)),
+                                 static_cast<float>(std::clamp(deviation, -kFloatMax, kFloatMax))};
   window_next_ = static_cast<uint8_t>((window_next_ + 1) % kWindowSize);
   if (window_size_ < kWindowSize) ++window_size_;
 
   // Once per season, keep the profile centred so level and profile do not
   // drift apart along their shared degree of freedom. Amortised O(1).
-  if (!season_.empty() &&
-      FloorDiv(t_ms, o.season_ms) != FloorDiv(t_last_ms_, o.season_ms)) {
+  if (!season_.empty() && FloorDiv(t_ms, o.season_ms) != FloorDiv(t_last_ms_, o.season_ms)) {
     Recentre();
   }
   t_last_ms_ = t_ms;
   ++n_;
   const bool finite =
-      Finite(level_) && Finite(trend_per_s_) && Finite(correction_) &&
-      Finite(scale_) && Finite(scale_long_) &&
-      (season_.empty() ||
-       (std::isfinite(season_[sp.lo]) && std::isfinite(season_[sp.hi])));
+      Finite(level_) && Finite(trend_per_s_) && Finite(correction_) && Finite(scale_) &&
+      Finite(scale_long_) &&
+      (season_.empty() || (std::isfinite(season_[sp.lo]) && std::isfinite(season_[sp.hi])));
   if (!finite) Start(t_ms, value);
   return verdict;
 }
@@ -323,21 +304,17 @@ void HoltWinters::Recentre() {
 }
 
 HoltWinters::Replay HoltWinters::ReplayWindow(double half_life_s) const {
-  const double correction_half_life_s =
-      Seconds(options_->correction_half_life_ms);
-  const size_t first =
-      (window_next_ + kWindowSize - window_size_) % kWindowSize;
+  const double correction_half_life_s = Seconds(options_->correction_half_life_ms);
+  const size_t first = (window_next_ + kWindowSize - window_size_) % kWindowSize;
   Replay replay;
   double correction = window_[first].deviation;
   double error_sum = 0;
   for (size_t k = 1; k < window_size_; ++k) {
     const Recent& r = window_[(first + k) % kWindowSize];
-    const double decayed =
-        correction * (1 - Weight(r.dt_s, correction_half_life_s));
+    const double decayed = correction * (1 - Weight(r.dt_s, correction_half_life_s));
     error_sum += std::abs(r.deviation - decayed);
-    correction = decayed +
-                 Weight(std::min<double>(r.dt_s, kMaxLearnStepS), half_life_s) *
-                     (r.deviation - decayed);
+    correction = decayed + Weight(std::min<double>(r.dt_s, kMaxLearnStepS), half_life_s) *
+                               (r.deviation - decayed);
   }
   replay.mean_abs_error = error_sum / static_cast<double>(window_size_ - 1);
   replay.correction = correction;
@@ -391,8 +368,8 @@ void HoltWinters::SerializeTo(std::string* out) const {
 
 absl::Status HoltWinters::Restore(std::string_view state) {
   auto corrupt = [](std::string_view why) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        std::string(kHoltWintersKind), " state rejected: ", std::string(why)));
+    return absl::InvalidArgumentError(
+        absl::StrCat(std::string(kHoltWintersKind), " state rejected: ", std::string(why)));
   };
   StateReader r(state);
   uint8_t version = 0;
@@ -410,11 +387,10 @@ absl::Status HoltWinters::Restore(std::string_view state) {
   }
   HoltWinters next(options_);
   uint32_t buckets = 0;
-  bool ok = r.I64(&next.n_) && r.I64(&next.t_last_ms_) &&
-            r.I64(&next.t_first_ms_) && r.F64(&next.level_) &&
-            r.F64(&next.trend_per_s_) && r.F64(&next.correction_) &&
-            r.F64(&next.scale_) && r.F64(&next.scale_long_) &&
-            r.F64(&next.residual_half_life_s_) && r.U32(&buckets);
+  bool ok = r.I64(&next.n_) && r.I64(&next.t_last_ms_) && r.I64(&next.t_first_ms_) &&
+            r.F64(&next.level_) && r.F64(&next.trend_per_s_) && r.F64(&next.correction_) &&
+            r.F64(&next.scale_) && r.F64(&next.scale_long_) && r.F64(&next.residual_half_life_s_) &&
+            r.U32(&buckets);
   if (!ok) return corrupt("truncated");
   if (buckets != next.season_.size()) return corrupt("wrong profile size");
   for (float& s : next.season_) {
@@ -428,21 +404,19 @@ absl::Status HoltWinters::Restore(std::string_view state) {
     if (!r.F32(&recent.dt_s) || !r.F32(&recent.deviation)) {
       return corrupt("truncated window");
     }
-    if (!std::isfinite(recent.dt_s) || !std::isfinite(recent.deviation) ||
-        recent.dt_s < 0) {
+    if (!std::isfinite(recent.dt_s) || !std::isfinite(recent.deviation) || recent.dt_s < 0) {
       return corrupt("bad window entry");
     }
   }
   if (!r.AtEnd()) return corrupt("trailing bytes");
-  const double scalars[] = {next.level_,      next.trend_per_s_,
-                            next.correction_, next.scale_,
-                            next.scale_long_, next.residual_half_life_s_};
+  const double scalars[] = {next.level_, next.trend_per_s_, next.correction_,
+                            next.scale_, next.scale_long_,  next.residual_half_life_s_};
   for (double v : scalars) {
     if (!Finite(v)) return corrupt("non-finite value");
   }
   if (next.n_ < 0 || next.t_first_ms_ > next.t_last_ms_ || next.scale_ < 0 ||
-      next.scale_long_ < 0 || next.residual_half_life_s_ < 0 ||
-      next.window_size_ > kWindowSize || next.window_next_ >= kWindowSize) {
+      next.scale_long_ < 0 || next.residual_half_life_s_ < 0 || next.window_size_ > kWindowSize ||
+      next.window_next_ >= kWindowSize) {
     return corrupt("value out of range");
   }
   *this = std::move(next);

@@ -101,8 +101,7 @@ struct HoltWintersOptions {
 
 // A factory of "holt_winters" forecasters; InvalidArgument if `options`
 // does not validate.
-absl::StatusOr<ModelFactory> MakeHoltWintersFactory(
-    const HoltWintersOptions& options);
+absl::StatusOr<ModelFactory> MakeHoltWintersFactory(const HoltWintersOptions& options);
 
 class HoltWinters final : public Forecaster {
  public:

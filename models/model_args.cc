@@ -19,11 +19,9 @@ const std::string* ModelArgReader::Find(std::string_view name) {
   return it == args_.end() ? nullptr : &it->second;
 }
 
-void ModelArgReader::Fail(std::string_view name, const std::string& text,
-                          std::string_view why) {
+void ModelArgReader::Fail(std::string_view name, const std::string& text, std::string_view why) {
   status_ = absl::InvalidArgumentError(
-      absl::StrCat(kind_, " arg \"", std::string(name), "\" = \"", text,
-                   "\": ", std::string(why)));
+      absl::StrCat(kind_, " arg \"", std::string(name), "\" = \"", text, "\": ", std::string(why)));
 }
 
 void ModelArgReader::Double(std::string_view name, double* out) {
@@ -50,8 +48,7 @@ void ModelArgReader::Duration(std::string_view name, int64_t* out_ms) {
   *out_ms = *ms;
 }
 
-void ModelArgReader::DurationOrNone(std::string_view name, int64_t none_ms,
-                                    int64_t* out_ms) {
+void ModelArgReader::DurationOrNone(std::string_view name, int64_t none_ms, int64_t* out_ms) {
   const std::string* text = Find(name);
   if (text == nullptr) return;
   if (*text == "none") {
@@ -60,9 +57,7 @@ void ModelArgReader::DurationOrNone(std::string_view name, int64_t none_ms,
   }
   absl::StatusOr<int64_t> ms = ParseDurationMs(*text);
   if (!ms.ok()) {
-    return Fail(
-        name, *text,
-        absl::StrCat(std::string(ms.status().message()), ", or \"none\""));
+    return Fail(name, *text, absl::StrCat(std::string(ms.status().message()), ", or \"none\""));
   }
   *out_ms = *ms;
 }
@@ -71,9 +66,8 @@ absl::Status ModelArgReader::Finish() const {
   if (!status_.ok()) return status_;
   for (const auto& [name, value] : args_) {
     if (std::find(known_.begin(), known_.end(), name) == known_.end()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(kind_, " has no arg \"", name,
-                       "\"; valid args: ", absl::StrJoin(known_, ", ")));
+      return absl::InvalidArgumentError(absl::StrCat(
+          kind_, " has no arg \"", name, "\"; valid args: ", absl::StrJoin(known_, ", ")));
     }
   }
   return absl::OkStatus();

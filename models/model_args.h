@@ -39,8 +39,7 @@ class ModelArgReader {
   // The text of argument `name` (recorded as valid), or nullptr if absent
   // or an earlier argument already failed.
   const std::string* Find(std::string_view name);
-  void Fail(std::string_view name, const std::string& text,
-            std::string_view why);
+  void Fail(std::string_view name, const std::string& text, std::string_view why);
 
   std::string kind_;
   const ModelArgs& args_;

@@ -15,8 +15,7 @@ struct Kind {
 };
 
 absl::StatusOr<ModelFactory> MakeHoltWinters(const ModelArgs& args) {
-  absl::StatusOr<HoltWintersOptions> options =
-      HoltWintersOptions::FromArgs(args);
+  absl::StatusOr<HoltWintersOptions> options = HoltWintersOptions::FromArgs(args);
   if (!options.ok()) return options.status();
   return MakeHoltWintersFactory(*options);
 }
@@ -28,8 +27,7 @@ constexpr std::array<Kind, 1> kKinds = {{
 
 }  // namespace
 
-absl::StatusOr<ModelFactory> MakeModelFactory(std::string_view kind,
-                                              const ModelArgs& args) {
+absl::StatusOr<ModelFactory> MakeModelFactory(std::string_view kind, const ModelArgs& args) {
   for (const Kind& k : kKinds) {
     if (k.name == kind) return k.make(args);
   }
@@ -38,8 +36,8 @@ absl::StatusOr<ModelFactory> MakeModelFactory(std::string_view kind,
     if (!known.empty()) known += ", ";
     known += k;
   }
-  return absl::InvalidArgumentError(absl::StrCat(
-      "unknown model kind \"", std::string(kind), "\"; known kinds: ", known));
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown model kind \"", std::string(kind), "\"; known kinds: ", known));
 }
 
 std::vector<std::string_view> ModelKinds() {

@@ -30,8 +30,7 @@ struct ModelFactory {
 
 // InvalidArgument for an unknown kind (the message lists the known ones) or an
 // argument the kind does not have or cannot parse (the message names it).
-absl::StatusOr<ModelFactory> MakeModelFactory(std::string_view kind,
-                                              const ModelArgs& args);
+absl::StatusOr<ModelFactory> MakeModelFactory(std::string_view kind, const ModelArgs& args);
 
 // Every kind MakeModelFactory accepts, in the order the README lists them.
 std::vector<std::string_view> ModelKinds();

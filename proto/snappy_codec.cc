@@ -7,11 +7,10 @@
 
 namespace kad::proto {
 
-absl::Status SnappyUncompress(std::string_view compressed,
-                              size_t max_uncompressed, std::string* out) {
+absl::Status SnappyUncompress(std::string_view compressed, size_t max_uncompressed,
+                              std::string* out) {
   size_t length = 0;
-  if (!snappy::GetUncompressedLength(compressed.data(), compressed.size(),
-                                     &length)) {
+  if (!snappy::GetUncompressedLength(compressed.data(), compressed.size(), &length)) {
     return absl::InvalidArgumentError(
         "body is not snappy block format: its length header is unreadable "
         "(the sender must use Content-Encoding: snappy, block not framed)");
@@ -19,14 +18,12 @@ absl::Status SnappyUncompress(std::string_view compressed,
   // Checked before resizing: the header is attacker-controlled and may claim
   // gigabytes for a tiny body.
   if (length > max_uncompressed) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat("snappy body declares ", length,
-                     " uncompressed bytes, over the limit of ",
-                     max_uncompressed));
+    return absl::ResourceExhaustedError(absl::StrCat("snappy body declares ", length,
+                                                     " uncompressed bytes, over the limit of ",
+                                                     max_uncompressed));
   }
   out->resize(length);
-  if (!snappy::RawUncompress(compressed.data(), compressed.size(),
-                             out->data())) {
+  if (!snappy::RawUncompress(compressed.data(), compressed.size(), out->data())) {
     out->clear();
     return absl::InvalidArgumentError(
         absl::StrCat("snappy body is corrupt (declares ", length,

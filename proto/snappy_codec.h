@@ -13,8 +13,8 @@ namespace kad::proto {
 // capacity). The declared length is checked against `max_uncompressed`
 // before anything is allocated. Errors: ResourceExhausted when the declared
 // length is over the limit; InvalidArgument when the input is not snappy.
-absl::Status SnappyUncompress(std::string_view compressed,
-                              size_t max_uncompressed, std::string* out);
+absl::Status SnappyUncompress(std::string_view compressed, size_t max_uncompressed,
+                              std::string* out);
 
 // Replaces the contents of `out` with the snappy block of `raw`.
 void SnappyCompress(std::string_view raw, std::string* out);

@@ -46,9 +46,9 @@ class Decoder {
   // Records an InvalidArgument error for the byte at `at`; returns false so
   // callers can `return Fail(...)`.
   bool Fail(const char* at, absl::string_view problem) {
-    status_ = absl::InvalidArgumentError(absl::StrCat(
-        "malformed remote-write body (prometheus.WriteRequest): ", problem,
-        " at byte offset ", at - base_, " of ", end_ - base_));
+    status_ = absl::InvalidArgumentError(
+        absl::StrCat("malformed remote-write body (prometheus.WriteRequest): ", problem,
+                     " at byte offset ", at - base_, " of ", end_ - base_));
     return false;
   }
 
@@ -72,8 +72,7 @@ class Decoder {
     return Fail(start, "varint longer than 10 bytes");
   }
 
-  bool ReadTag(const char*& p, const char* end, uint32_t* field,
-               uint32_t* wire_type) {
+  bool ReadTag(const char*& p, const char* end, uint32_t* field, uint32_t* wire_type) {
     const char* start = p;
     uint64_t key = 0;
     if (!ReadVarint(p, end, &key)) return false;
@@ -87,14 +86,12 @@ class Decoder {
   }
 
   // Reads a length prefix and the bytes it covers.
-  bool ReadLengthDelimited(const char*& p, const char* end,
-                           std::string_view* bytes) {
+  bool ReadLengthDelimited(const char*& p, const char* end, std::string_view* bytes) {
     const char* start = p;
     uint64_t length = 0;
     if (!ReadVarint(p, end, &length)) return false;
     if (length > static_cast<uint64_t>(end - p)) {
-      return Fail(start, absl::StrCat("length ", length,
-                                      " runs past the end of its message (",
+      return Fail(start, absl::StrCat("length ", length, " runs past the end of its message (",
                                       end - p, " bytes left)"));
     }
     *bytes = std::string_view(p, length);
@@ -110,15 +107,15 @@ class Decoder {
   }
 
   // Known fields must carry the wire type the schema gives them.
-  bool ExpectWireType(const char* tag_at, const char* field_name,
-                      uint32_t wire_type, uint32_t want) {
+  bool ExpectWireType(const char* tag_at, const char* field_name, uint32_t wire_type,
+                      uint32_t want) {
     if (wire_type == want) return true;
-    return Fail(tag_at, absl::StrCat(field_name, " has wire type ", wire_type,
-                                     ", expected ", want));
+    return Fail(tag_at,
+                absl::StrCat(field_name, " has wire type ", wire_type, ", expected ", want));
   }
 
-  bool SkipField(const char*& p, const char* end, const char* tag_at,
-                 const char* message, uint32_t field, uint32_t wire_type) {
+  bool SkipField(const char*& p, const char* end, const char* tag_at, const char* message,
+                 uint32_t field, uint32_t wire_type) {
     uint64_t ignored = 0;
     std::string_view ignored_bytes;
     switch (wire_type) {
@@ -133,11 +130,10 @@ class Decoder {
         p += 4;
         return true;
       default:
-        return Fail(tag_at,
-                    absl::StrCat("unknown field ", field, " of ", message,
-                                 " has wire type ", wire_type,
-                                 " (groups and undefined wire types are not "
-                                 "valid in proto3)"));
+        return Fail(tag_at, absl::StrCat("unknown field ", field, " of ", message,
+                                         " has wire type ", wire_type,
+                                         " (groups and undefined wire types are not "
+                                         "valid in proto3)"));
     }
   }
 
@@ -150,15 +146,13 @@ class Decoder {
       std::string_view bytes;
       switch (field) {
         case 1:
-          if (!ExpectWireType(tag_at, "WriteRequest.timeseries", wire_type,
-                              kLengthDelimited) ||
+          if (!ExpectWireType(tag_at, "WriteRequest.timeseries", wire_type, kLengthDelimited) ||
               !ReadLengthDelimited(p, end_, &bytes) || !DecodeTimeSeries(bytes)) {
             return false;
           }
           break;
         case 3:
-          if (!ExpectWireType(tag_at, "WriteRequest.metadata", wire_type,
-                              kLengthDelimited) ||
+          if (!ExpectWireType(tag_at, "WriteRequest.metadata", wire_type, kLengthDelimited) ||
               !ReadLengthDelimited(p, end_, &bytes) || !DecodeMetadata(bytes)) {
             return false;
           }
@@ -168,9 +162,8 @@ class Decoder {
           // A 1.0 parser would skip these and report an empty request, which
           // would silently drop every sample of a 2.0 sender.
           status_ = absl::UnimplementedError(absl::StrCat(
-              "body has top-level field ", field,
-              field == 4 ? " (symbols)" : " (timeseries)", " at byte offset ",
-              tag_at - base_,
+              "body has top-level field ", field, field == 4 ? " (symbols)" : " (timeseries)",
+              " at byte offset ", tag_at - base_,
               ": it looks like a remote-write 2.0 body "
               "(io.prometheus.write.v2.Request), but this endpoint decodes "
               "remote write 1.0 (prometheus.WriteRequest) only"));
@@ -198,8 +191,7 @@ class Decoder {
       std::string_view bytes;
       switch (field) {
         case 1:
-          if (!ExpectWireType(tag_at, "TimeSeries.labels", wire_type,
-                              kLengthDelimited) ||
+          if (!ExpectWireType(tag_at, "TimeSeries.labels", wire_type, kLengthDelimited) ||
               !ReadLengthDelimited(p, end, &bytes) || !DecodeLabel(bytes)) {
             return false;
           }
@@ -208,23 +200,20 @@ class Decoder {
           hash = absl::HashOf(hash, bytes);
           break;
         case 2:
-          if (!ExpectWireType(tag_at, "TimeSeries.samples", wire_type,
-                              kLengthDelimited) ||
+          if (!ExpectWireType(tag_at, "TimeSeries.samples", wire_type, kLengthDelimited) ||
               !ReadLengthDelimited(p, end, &bytes) || !DecodeSample(bytes)) {
             return false;
           }
           break;
         case 3:
-          if (!ExpectWireType(tag_at, "TimeSeries.exemplars", wire_type,
-                              kLengthDelimited) ||
+          if (!ExpectWireType(tag_at, "TimeSeries.exemplars", wire_type, kLengthDelimited) ||
               !ReadLengthDelimited(p, end, &bytes)) {
             return false;
           }
           ++out_->exemplar_count;
           break;
         case 4:
-          if (!ExpectWireType(tag_at, "TimeSeries.histograms", wire_type,
-                              kLengthDelimited) ||
+          if (!ExpectWireType(tag_at, "TimeSeries.histograms", wire_type, kLengthDelimited) ||
               !ReadLengthDelimited(p, end, &bytes)) {
             return false;
           }
@@ -253,15 +242,13 @@ class Decoder {
       if (!ReadTag(p, end, &field, &wire_type)) return false;
       switch (field) {
         case 1:
-          if (!ExpectWireType(tag_at, "Label.name", wire_type,
-                              kLengthDelimited) ||
+          if (!ExpectWireType(tag_at, "Label.name", wire_type, kLengthDelimited) ||
               !ReadLengthDelimited(p, end, &label.name)) {
             return false;
           }
           break;
         case 2:
-          if (!ExpectWireType(tag_at, "Label.value", wire_type,
-                              kLengthDelimited) ||
+          if (!ExpectWireType(tag_at, "Label.value", wire_type, kLengthDelimited) ||
               !ReadLengthDelimited(p, end, &label.value)) {
             return false;
           }
@@ -294,8 +281,7 @@ class Decoder {
           sample.value = std::bit_cast<double>(raw);
           break;
         case 2:
-          if (!ExpectWireType(tag_at, "Sample.timestamp", wire_type,
-                              kVarint) ||
+          if (!ExpectWireType(tag_at, "Sample.timestamp", wire_type, kVarint) ||
               !ReadVarint(p, end, &raw)) {
             return false;
           }
@@ -322,27 +308,24 @@ class Decoder {
       uint64_t type = 0;
       switch (field) {
         case 1:
-          if (!ExpectWireType(tag_at, "MetricMetadata.type", wire_type,
-                              kVarint) ||
+          if (!ExpectWireType(tag_at, "MetricMetadata.type", wire_type, kVarint) ||
               !ReadVarint(p, end, &type)) {
             return false;
           }
           // Types added after 2.42 read as unknown rather than failing the
           // whole request: metadata is advisory.
-          metadata.type = type <= kMaxMetricType
-                              ? static_cast<MetricType>(type)
-                              : MetricType::kUnknown;
+          metadata.type =
+              type <= kMaxMetricType ? static_cast<MetricType>(type) : MetricType::kUnknown;
           break;
         case 2:
-          if (!ExpectWireType(tag_at, "MetricMetadata.metric_family_name",
-                              wire_type, kLengthDelimited) ||
+          if (!ExpectWireType(tag_at, "MetricMetadata.metric_family_name", wire_type,
+                              kLengthDelimited) ||
               !ReadLengthDelimited(p, end, &metadata.family_name)) {
             return false;
           }
           break;
         default:  // help, unit and anything newer
-          if (!SkipField(p, end, tag_at, "MetricMetadata", field,
-                         wire_type)) {
+          if (!SkipField(p, end, tag_at, "MetricMetadata", field, wire_type)) {
             return false;
           }
       }

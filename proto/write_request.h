@@ -34,8 +34,14 @@ struct SampleView {
 
 // MetricMetadata.type, as numbered on the wire.
 enum class MetricType : uint8_t {
-  kUnknown = 0, kCounter = 1, kGauge = 2, kHistogram = 3,
-  kGaugeHistogram = 4, kSummary = 5, kInfo = 6, kStateset = 7,
+  kUnknown = 0,
+  kCounter = 1,
+  kGauge = 2,
+  kHistogram = 3,
+  kGaugeHistogram = 4,
+  kSummary = 5,
+  kInfo = 6,
+  kStateset = 7,
 };
 
 struct MetadataView {

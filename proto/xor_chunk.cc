@@ -43,13 +43,12 @@ void XorChunkEncoder::Append(int64_t t_ms, double v) {
     WriteBits(v_bits, 64);
   } else {
     // Unsigned arithmetic wraps like Go's instead of overflowing.
-    delta = static_cast<int64_t>(static_cast<uint64_t>(t_ms) -
-                                 static_cast<uint64_t>(last_t_));
+    delta = static_cast<int64_t>(static_cast<uint64_t>(t_ms) - static_cast<uint64_t>(last_t_));
     if (num_samples_ == 1) {
       WriteUvarint(static_cast<uint64_t>(delta));
     } else {
-      const int64_t dod = static_cast<int64_t>(
-          static_cast<uint64_t>(delta) - static_cast<uint64_t>(last_delta_));
+      const int64_t dod =
+          static_cast<int64_t>(static_cast<uint64_t>(delta) - static_cast<uint64_t>(last_delta_));
       // Written as the low bits of the two's complement, as Prometheus does.
       const auto raw = static_cast<uint64_t>(dod);
       if (dod == 0) {
@@ -107,8 +106,8 @@ void XorChunkEncoder::WriteBits(uint64_t bits, int n) {
     }
     const int k = std::min(n, free_bits_);
     const uint64_t chunk = (bits >> (n - k)) & ((uint64_t{1} << k) - 1);
-    bytes_.back() = static_cast<char>(static_cast<uint8_t>(bytes_.back()) |
-                                      (chunk << (free_bits_ - k)));
+    bytes_.back() =
+        static_cast<char>(static_cast<uint8_t>(bytes_.back()) | (chunk << (free_bits_ - k)));
     free_bits_ -= k;
     n -= k;
   }
@@ -116,8 +115,7 @@ void XorChunkEncoder::WriteBits(uint64_t bits, int n) {
 
 void XorChunkEncoder::WriteVarint(int64_t v) {
   // Zigzag, as Go's binary.PutVarint.
-  const uint64_t zigzag =
-      (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63);
+  const uint64_t zigzag = (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63);
   WriteUvarint(zigzag);
 }
 

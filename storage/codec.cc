@@ -59,8 +59,7 @@ std::string EncodePointKey(uint64_t id, int64_t timestamp_ms) {
 
 std::optional<int64_t> DecodePointKeyTime(std::string_view key) {
   if (key.size() != kPointKeySize) return std::nullopt;
-  return static_cast<int64_t>(ReadBigEndian(key.data() + kIdKeySize) ^
-                              kSignBit);
+  return static_cast<int64_t>(ReadBigEndian(key.data() + kIdKeySize) ^ kSignBit);
 }
 
 std::string EncodePointValue(const ForecastPoint& point) {

@@ -12,9 +12,8 @@ namespace {
 // Files RocksDB writes while creating a database before CURRENT exists, and
 // the folder ext4 puts at the root of a fresh volume (a Kubernetes PV).
 bool IsHarmlessLeftover(std::string_view name) {
-  return name == "lost+found" || name == "LOCK" || name == "LOG" ||
-         name == "IDENTITY" || name.starts_with("LOG.old.") ||
-         name.starts_with("MANIFEST-") || name.ends_with(".dbtmp");
+  return name == "lost+found" || name == "LOCK" || name == "LOG" || name == "IDENTITY" ||
+         name.starts_with("LOG.old.") || name.starts_with("MANIFEST-") || name.ends_with(".dbtmp");
 }
 
 }  // namespace
@@ -29,15 +28,14 @@ absl::StatusOr<FolderContent> InspectFolder(const std::string& path) {
         absl::StrCat("cannot inspect storage path ", path, ": ", ec.message()));
   }
   if (status.type() != fs::file_type::directory) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "storage path ", path,
-        " is not a folder; point --storage.path at an empty folder or at this "
-        "adapter's data folder"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("storage path ", path,
+                     " is not a folder; point --storage.path at an empty folder or at this "
+                     "adapter's data folder"));
   }
   bool has_current = false;
   std::string stranger;
-  for (fs::directory_iterator it(path, ec), end; !ec && it != end;
-       it.increment(ec)) {
+  for (fs::directory_iterator it(path, ec), end; !ec && it != end; it.increment(ec)) {
     const std::string name = it->path().filename().string();
     if (name == "CURRENT") {
       has_current = true;
@@ -52,8 +50,7 @@ absl::StatusOr<FolderContent> InspectFolder(const std::string& path) {
   if (has_current) return FolderContent::kRocksDb;
   if (!stranger.empty()) {
     return absl::FailedPreconditionError(absl::StrCat(
-        "storage path ", path, " is not empty and holds no database (found \"",
-        stranger,
+        "storage path ", path, " is not empty and holds no database (found \"", stranger,
         "\"); point --storage.path at an empty folder or at this adapter's "
         "data folder"));
   }

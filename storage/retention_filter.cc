@@ -14,12 +14,9 @@ class RetentionFilter : public rocksdb::CompactionFilter {
  public:
   explicit RetentionFilter(int64_t cutoff_ms) : cutoff_ms_(cutoff_ms) {}
 
-  bool Filter(int /*level*/, const rocksdb::Slice& key,
-              const rocksdb::Slice& /*existing_value*/,
-              std::string* /*new_value*/,
-              bool* /*value_changed*/) const override {
-    const std::optional<int64_t> t =
-        DecodePointKeyTime(std::string_view(key.data(), key.size()));
+  bool Filter(int /*level*/, const rocksdb::Slice& key, const rocksdb::Slice& /*existing_value*/,
+              std::string* /*new_value*/, bool* /*value_changed*/) const override {
+    const std::optional<int64_t> t = DecodePointKeyTime(std::string_view(key.data(), key.size()));
     // Keys of an unexpected shape are kept: dropping data we do not
     // understand is never the safe choice.
     return t.has_value() && *t < cutoff_ms_;
@@ -39,8 +36,7 @@ bool RetentionFilterFactory::ShouldFilterTableFileCreation(
          reason == rocksdb::TableFileCreationReason::kCompaction;
 }
 
-std::unique_ptr<rocksdb::CompactionFilter>
-RetentionFilterFactory::CreateCompactionFilter(
+std::unique_ptr<rocksdb::CompactionFilter> RetentionFilterFactory::CreateCompactionFilter(
     const rocksdb::CompactionFilter::Context& /*context*/) {
   return std::make_unique<RetentionFilter>(cutoff_->Get());
 }

@@ -21,9 +21,7 @@ class RetentionCutoff {
   // Points with timestamp < cutoff are expired. Until the first Set nothing
   // is: after a restart, old points stay until the owner says what "now" is.
   int64_t Get() const { return cutoff_ms_.load(std::memory_order_relaxed); }
-  void Set(int64_t cutoff_ms) {
-    cutoff_ms_.store(cutoff_ms, std::memory_order_relaxed);
-  }
+  void Set(int64_t cutoff_ms) { cutoff_ms_.store(cutoff_ms, std::memory_order_relaxed); }
 
  private:
   std::atomic<int64_t> cutoff_ms_{std::numeric_limits<int64_t>::min()};
@@ -36,8 +34,7 @@ class RetentionFilterFactory : public rocksdb::CompactionFilterFactory {
   explicit RetentionFilterFactory(std::shared_ptr<const RetentionCutoff> cutoff)
       : cutoff_(std::move(cutoff)) {}
 
-  bool ShouldFilterTableFileCreation(
-      rocksdb::TableFileCreationReason reason) const override;
+  bool ShouldFilterTableFileCreation(rocksdb::TableFileCreationReason reason) const override;
   std::unique_ptr<rocksdb::CompactionFilter> CreateCompactionFilter(
       const rocksdb::CompactionFilter::Context& context) override;
   const char* Name() const override { return "kad.RetentionFilterFactory"; }

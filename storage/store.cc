@@ -33,28 +33,18 @@ constexpr char kFormatVersion[] = "1";
 // The column families in the order of Store::Impl::handles. A database
 // lacking some of them (written by an older release) gains them at open;
 // a column family not listed here marks a database as someone else's.
-enum Column : uint8_t {
-  kSeries = 0,
-  kState = 1,
-  kPoints = 2,
-  kLocks = 3,
-  kRuns = 4,
-  kColumnCount
-};
-constexpr std::array<const char*, kColumnCount> kColumnNames = {
-    "series", "state", "points", "locks", "runs"};
+enum Column : uint8_t { kSeries = 0, kState = 1, kPoints = 2, kLocks = 3, kRuns = 4, kColumnCount };
+constexpr std::array<const char*, kColumnCount> kColumnNames = {"series", "state", "points",
+                                                                "locks", "runs"};
 
 constexpr size_t kMiB = size_t{1} << 20;
 
 std::string_view View(const rocksdb::Slice& s) { return {s.data(), s.size()}; }
 
 rocksdb::CompressionType FastestSupported() {
-  const std::vector<rocksdb::CompressionType> supported =
-      rocksdb::GetSupportedCompressions();
-  for (rocksdb::CompressionType type :
-       {rocksdb::kLZ4Compression, rocksdb::kSnappyCompression}) {
-    if (std::find(supported.begin(), supported.end(), type) !=
-        supported.end()) {
+  const std::vector<rocksdb::CompressionType> supported = rocksdb::GetSupportedCompressions();
+  for (rocksdb::CompressionType type : {rocksdb::kLZ4Compression, rocksdb::kSnappyCompression}) {
+    if (std::find(supported.begin(), supported.end(), type) != supported.end()) {
       return type;
     }
   }
@@ -77,9 +67,9 @@ rocksdb::DBOptions MakeDbOptions() {
   return db;
 }
 
-rocksdb::ColumnFamilyOptions MakeColumnOptions(
-    Column column, const std::shared_ptr<rocksdb::Cache>& cache,
-    const std::shared_ptr<RetentionCutoff>& cutoff) {
+rocksdb::ColumnFamilyOptions MakeColumnOptions(Column column,
+                                               const std::shared_ptr<rocksdb::Cache>& cache,
+                                               const std::shared_ptr<RetentionCutoff>& cutoff) {
   rocksdb::ColumnFamilyOptions cf;
   cf.compression = FastestSupported();
   rocksdb::BlockBasedTableOptions table;
@@ -97,8 +87,7 @@ rocksdb::ColumnFamilyOptions MakeColumnOptions(
     cf.prefix_extractor.reset(rocksdb::NewFixedPrefixTransform(kIdKeySize));
     table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
     table.whole_key_filtering = false;
-    cf.compaction_filter_factory =
-        std::make_shared<RetentionFilterFactory>(cutoff);
+    cf.compaction_filter_factory = std::make_shared<RetentionFilterFactory>(cutoff);
     // Files nobody compacts would keep expired points forever; this makes
     // RocksDB pass every file through the retention filter at least daily.
     cf.periodic_compaction_seconds = 24 * 3600;
@@ -118,8 +107,7 @@ absl::Status FromRocks(const rocksdb::Status& s, const std::string& what) {
   std::string message = absl::StrCat(what, ": ", s.ToString());
   // Full disk, read-only folder, stopped background work: a retry after the
   // operator fixes it can succeed.
-  if (s.IsIOError() || s.IsBusy() || s.IsTimedOut() || s.IsTryAgain() ||
-      s.IsShutdownInProgress()) {
+  if (s.IsIOError() || s.IsBusy() || s.IsTimedOut() || s.IsTryAgain() || s.IsShutdownInProgress()) {
     return absl::UnavailableError(std::move(message));
   }
   if (s.IsCorruption()) return absl::DataLossError(std::move(message));
@@ -132,47 +120,44 @@ constexpr char kWhatToDo[] =
 // Maps a RocksDB status from opening the database at `path`.
 absl::Status FromRocksOpen(const rocksdb::Status& s, const std::string& path) {
   const std::string detail = s.ToString();
-  if (s.IsIOError() &&
-      absl::StrContains(absl::AsciiStrToLower(detail), "lock")) {
-    return absl::UnavailableError(absl::StrCat(
-        "storage path ", path,
-        " is in use by another process (another adapter running on the same "
-        "folder?); stop it or use another --storage.path: ",
-        detail));
+  if (s.IsIOError() && absl::StrContains(absl::AsciiStrToLower(detail), "lock")) {
+    return absl::UnavailableError(
+        absl::StrCat("storage path ", path,
+                     " is in use by another process (another adapter running on the same "
+                     "folder?); stop it or use another --storage.path: ",
+                     detail));
   }
   if (s.IsCorruption()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "database at ", path, " is corrupt (", detail,
-        "); restore it from a backup, or move it away and start with an empty "
-        "folder (models will relearn)"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("database at ", path, " is corrupt (", detail,
+                     "); restore it from a backup, or move it away and start with an empty "
+                     "folder (models will relearn)"));
   }
   if (s.IsInvalidArgument() || s.IsNotSupported()) {
     // A comparator, merge operator or option this build does not know:
     // someone else's database.
-    return absl::FailedPreconditionError(absl::StrCat(
-        "storage path ", path, " holds a RocksDB this adapter cannot open (",
-        detail, "); ", kWhatToDo));
+    return absl::FailedPreconditionError(absl::StrCat("storage path ", path,
+                                                      " holds a RocksDB this adapter cannot open (",
+                                                      detail, "); ", kWhatToDo));
   }
-  return absl::UnavailableError(
-      absl::StrCat("cannot open database at ", path, ": ", detail));
+  return absl::UnavailableError(absl::StrCat("cannot open database at ", path, ": ", detail));
 }
 
 absl::Status ForeignDatabase(const std::string& path, const std::string& why) {
-  return absl::FailedPreconditionError(absl::StrCat(
-      "storage path ", path, " holds a RocksDB that is not this adapter's (",
-      why, "); ", kWhatToDo));
+  return absl::FailedPreconditionError(absl::StrCat("storage path ", path,
+                                                    " holds a RocksDB that is not this adapter's (",
+                                                    why, "); ", kWhatToDo));
 }
 
 }  // namespace
 
 absl::Status StoreOptions::Validate() const {
   if (path.empty()) {
-    return absl::InvalidArgumentError(
-        "storage path is empty; set --storage.path to a folder");
+    return absl::InvalidArgumentError("storage path is empty; set --storage.path to a folder");
   }
   if (retention_ms <= 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "storage retention must be positive, got ", retention_ms, " ms"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("storage retention must be positive, got ", retention_ms, " ms"));
   }
   return absl::OkStatus();
 }
@@ -201,9 +186,7 @@ struct WriteBatch::Rep {
 
 namespace {
 
-size_t KeySize(Column column) {
-  return column == kPoints ? kPointKeySize : kIdKeySize;
-}
+size_t KeySize(Column column) { return column == kPoints ? kPointKeySize : kIdKeySize; }
 
 }  // namespace
 
@@ -221,8 +204,7 @@ void WriteBatch::PutState(uint64_t id, std::string_view state) {
 }
 
 void WriteBatch::PutPoint(uint64_t id, const ForecastPoint& point) {
-  rep_->Add(kPoints, EncodePointKey(id, point.timestamp_ms),
-            EncodePointValue(point));
+  rep_->Add(kPoints, EncodePointKey(id, point.timestamp_ms), EncodePointValue(point));
 }
 
 size_t WriteBatch::count() const { return rep_->count; }
@@ -287,8 +269,7 @@ struct Store::Impl {
       if (h != nullptr) all.push_back(h);
     }
     for (rocksdb::ColumnFamilyHandle* h : all) {
-      std::unique_ptr<rocksdb::Iterator> it(
-          db->NewIterator(rocksdb::ReadOptions(), h));
+      std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), h));
       it->SeekToFirst();
       // An unreadable database is treated as non-empty: refusing is safer
       // than adopting it.
@@ -299,22 +280,20 @@ struct Store::Impl {
 
   // Sets next_run and oldest_run from the run records on disk.
   absl::Status LoadRunBounds() {
-    std::unique_ptr<rocksdb::Iterator> it(
-        db->NewIterator(rocksdb::ReadOptions(), handles[kRuns]));
+    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), handles[kRuns]));
     it->SeekToLast();
     if (!it->Valid()) return FromRocks(it->status(), "cannot read run history");
     const std::optional<uint64_t> last = DecodeIdKey(View(it->key()));
     it->SeekToFirst();
-    const std::optional<uint64_t> first =
-        it->Valid() ? DecodeIdKey(View(it->key())) : std::nullopt;
+    const std::optional<uint64_t> first = it->Valid() ? DecodeIdKey(View(it->key())) : std::nullopt;
     if (!it->status().ok()) {
       return FromRocks(it->status(), "cannot read run history");
     }
     if (!last.has_value() || !first.has_value()) {
-      return absl::DataLossError(absl::StrCat(
-          "activity run history in ", options.path,
-          " has a key that is not a sequence number; the database is "
-          "damaged"));
+      return absl::DataLossError(
+          absl::StrCat("activity run history in ", options.path,
+                       " has a key that is not a sequence number; the database is "
+                       "damaged"));
     }
     absl::MutexLock lock(&runs_mu);
     next_run = *last + 1;
@@ -326,8 +305,7 @@ struct Store::Impl {
 Store::Store(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Store::~Store() = default;
 
-absl::StatusOr<std::unique_ptr<Store>> Store::Open(
-    const StoreOptions& options) {
+absl::StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
   if (absl::Status valid = options.Validate(); !valid.ok()) return valid;
   const std::string& path = options.path;
   absl::StatusOr<FolderContent> content = InspectFolder(path);
@@ -337,15 +315,12 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(
   std::vector<std::string> existing = {rocksdb::kDefaultColumnFamilyName};
   if (*content == FolderContent::kRocksDb) {
     existing.clear();
-    rocksdb::Status s =
-        rocksdb::DB::ListColumnFamilies(db_options, path, &existing);
+    rocksdb::Status s = rocksdb::DB::ListColumnFamilies(db_options, path, &existing);
     if (!s.ok()) return FromRocksOpen(s, path);
     for (const std::string& name : existing) {
       if (name != rocksdb::kDefaultColumnFamilyName &&
-          std::find(kColumnNames.begin(), kColumnNames.end(), name) ==
-              kColumnNames.end()) {
-        return ForeignDatabase(
-            path, absl::StrCat("it has a column family \"", name, "\""));
+          std::find(kColumnNames.begin(), kColumnNames.end(), name) == kColumnNames.end()) {
+        return ForeignDatabase(path, absl::StrCat("it has a column family \"", name, "\""));
       }
     }
   }
@@ -371,12 +346,10 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(
     descriptors.emplace_back(name, column_options(name));
   }
   std::vector<rocksdb::ColumnFamilyHandle*> opened;
-  rocksdb::Status s =
-      rocksdb::DB::Open(db_options, path, descriptors, &opened, &impl->db);
+  rocksdb::Status s = rocksdb::DB::Open(db_options, path, descriptors, &opened, &impl->db);
   if (!s.ok()) return FromRocksOpen(s, path);
   for (rocksdb::ColumnFamilyHandle* h : opened) {
-    const auto it =
-        std::find(kColumnNames.begin(), kColumnNames.end(), h->GetName());
+    const auto it = std::find(kColumnNames.begin(), kColumnNames.end(), h->GetName());
     if (it == kColumnNames.end()) {
       impl->default_cf = h;
     } else {
@@ -385,14 +358,13 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(
   }
 
   std::string marker;
-  s = impl->db->Get(rocksdb::ReadOptions(), impl->default_cf,
-                    rocksdb::Slice(kMarkerKey), &marker);
+  s = impl->db->Get(rocksdb::ReadOptions(), impl->default_cf, rocksdb::Slice(kMarkerKey), &marker);
   const bool has_marker = s.ok();
   if (has_marker && marker != kFormatVersion) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "database at ", path, " has format version \"", marker,
-        "\" but this adapter reads version ", kFormatVersion,
-        "; run the adapter release that wrote it, or ", kWhatToDo));
+    return absl::FailedPreconditionError(
+        absl::StrCat("database at ", path, " has format version \"", marker,
+                     "\" but this adapter reads version ", kFormatVersion,
+                     "; run the adapter release that wrote it, or ", kWhatToDo));
   }
   if (!has_marker && !s.IsNotFound()) return FromRocksOpen(s, path);
   // Without the marker, only an empty database is ours: one whose creation
@@ -403,8 +375,8 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(
 
   for (int c = 0; c < kColumnCount; ++c) {
     if (impl->handles[c] != nullptr) continue;
-    s = impl->db->CreateColumnFamily(column_options(kColumnNames[c]),
-                                     kColumnNames[c], &impl->handles[c]);
+    s = impl->db->CreateColumnFamily(column_options(kColumnNames[c]), kColumnNames[c],
+                                     &impl->handles[c]);
     if (!s.ok()) return FromRocksOpen(s, path);
   }
   if (!has_marker) {
@@ -430,13 +402,11 @@ absl::Status Store::Write(WriteBatch* batch) {
     const std::string_view key = rest.substr(1, key_size);
     uint32_t value_size = 0;
     for (int i = 3; i >= 0; --i) {
-      value_size = (value_size << 8) |
-                   static_cast<unsigned char>(rest[1 + key_size + i]);
+      value_size = (value_size << 8) | static_cast<unsigned char>(rest[1 + key_size + i]);
     }
     const std::string_view value = rest.substr(1 + key_size + 4, value_size);
     rest.remove_prefix(1 + key_size + 4 + value_size);
-    rocksdb::Status s = write.Put(impl_->handles[column],
-                                  rocksdb::Slice(key.data(), key.size()),
+    rocksdb::Status s = write.Put(impl_->handles[column], rocksdb::Slice(key.data(), key.size()),
                                   rocksdb::Slice(value.data(), value.size()));
     if (!s.ok()) {
       batch->Clear();
@@ -450,15 +420,14 @@ absl::Status Store::Write(WriteBatch* batch) {
                    absl::StrCat("cannot write to ", impl_->options.path));
 }
 
-absl::Status Store::ForEachSeries(
-    const std::function<void(uint64_t id, std::string_view labels,
-                             std::string_view state)>& fn) const {
+absl::Status Store::ForEachSeries(const std::function<void(uint64_t id, std::string_view labels,
+                                                           std::string_view state)>& fn) const {
   rocksdb::ReadOptions read;
   read.fill_cache = false;  // a one-off full scan at startup
   std::vector<rocksdb::Iterator*> raw;
   // One call gives both iterators the same consistent view.
-  rocksdb::Status s = impl_->db->NewIterators(
-      read, {impl_->handles[kSeries], impl_->handles[kState]}, &raw);
+  rocksdb::Status s =
+      impl_->db->NewIterators(read, {impl_->handles[kSeries], impl_->handles[kState]}, &raw);
   if (!s.ok()) return FromRocks(s, "cannot read series");
   std::unique_ptr<rocksdb::Iterator> series(raw[0]);
   std::unique_ptr<rocksdb::Iterator> state(raw[1]);
@@ -469,24 +438,21 @@ absl::Status Store::ForEachSeries(
     // Both column families are keyed by id, so one forward pass pairs them.
     while (state->Valid() && state->key().compare(key) < 0) state->Next();
     std::string_view state_bytes;
-    if (state->Valid() && state->key() == key)
-      state_bytes = View(state->value());
+    if (state->Valid() && state->key() == key) state_bytes = View(state->value());
     const std::optional<uint64_t> id = DecodeIdKey(View(key));
     if (!id.has_value()) {
-      return absl::DataLossError(absl::StrCat(
-          "series key of ", key.size(), " bytes in ", impl_->options.path,
-          " is not an id; the database is damaged"));
+      return absl::DataLossError(absl::StrCat("series key of ", key.size(), " bytes in ",
+                                              impl_->options.path,
+                                              " is not an id; the database is damaged"));
     }
     fn(*id, View(series->value()), state_bytes);
   }
-  if (!series->status().ok())
-    return FromRocks(series->status(), "cannot read series");
+  if (!series->status().ok()) return FromRocks(series->status(), "cannot read series");
   return FromRocks(state->status(), "cannot read series state");
 }
 
-absl::Status Store::ScanPoints(
-    uint64_t id, int64_t start_ms, int64_t end_ms,
-    const std::function<bool(const ForecastPoint&)>& fn) const {
+absl::Status Store::ScanPoints(uint64_t id, int64_t start_ms, int64_t end_ms,
+                               const std::function<bool(const ForecastPoint&)>& fn) const {
   const int64_t start = std::max(start_ms, impl_->cutoff->Get());
   if (start > end_ms) return absl::OkStatus();
   const std::string lower = EncodePointKey(id, start);
@@ -497,15 +463,14 @@ absl::Status Store::ScanPoints(
   rocksdb::ReadOptions read;
   read.iterate_upper_bound = &upper_bound;
   read.prefix_same_as_start = true;
-  std::unique_ptr<rocksdb::Iterator> it(
-      impl_->db->NewIterator(read, impl_->handles[kPoints]));
+  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(read, impl_->handles[kPoints]));
   for (it->Seek(lower); it->Valid(); it->Next()) {
     ForecastPoint point;
     point.timestamp_ms = DecodePointKeyTime(View(it->key())).value_or(0);
     if (!DecodePointValue(View(it->value()), &point)) {
-      return absl::DataLossError(absl::StrCat(
-          "forecast point of series ", id, " at ", point.timestamp_ms,
-          " has an unknown format (written by a newer adapter?)"));
+      return absl::DataLossError(
+          absl::StrCat("forecast point of series ", id, " at ", point.timestamp_ms,
+                       " has an unknown format (written by a newer adapter?)"));
     }
     if (!fn(point)) break;
   }
@@ -513,23 +478,20 @@ absl::Status Store::ScanPoints(
 }
 
 absl::Status Store::PutLock(std::string_view key, std::string_view value) {
-  return FromRocks(
-      impl_->db->Put(impl_->write_options, impl_->handles[kLocks],
-                     rocksdb::Slice(key.data(), key.size()),
-                     rocksdb::Slice(value.data(), value.size())),
-      absl::StrCat("cannot write activity lock to ", impl_->options.path));
+  return FromRocks(impl_->db->Put(impl_->write_options, impl_->handles[kLocks],
+                                  rocksdb::Slice(key.data(), key.size()),
+                                  rocksdb::Slice(value.data(), value.size())),
+                   absl::StrCat("cannot write activity lock to ", impl_->options.path));
 }
 
 absl::Status Store::DeleteLock(std::string_view key) {
-  return FromRocks(
-      impl_->db->Delete(impl_->write_options, impl_->handles[kLocks],
-                        rocksdb::Slice(key.data(), key.size())),
-      absl::StrCat("cannot delete activity lock in ", impl_->options.path));
+  return FromRocks(impl_->db->Delete(impl_->write_options, impl_->handles[kLocks],
+                                     rocksdb::Slice(key.data(), key.size())),
+                   absl::StrCat("cannot delete activity lock in ", impl_->options.path));
 }
 
 absl::Status Store::ForEachLock(
-    const std::function<void(std::string_view key, std::string_view value)>&
-        fn) const {
+    const std::function<void(std::string_view key, std::string_view value)>& fn) const {
   std::unique_ptr<rocksdb::Iterator> it(
       impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->handles[kLocks]));
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
@@ -540,8 +502,7 @@ absl::Status Store::ForEachLock(
 
 absl::Status Store::AppendRun(std::string_view record, size_t keep) {
   if (keep == 0) {
-    return absl::InvalidArgumentError(
-        "activity run history must keep at least 1 run");
+    return absl::InvalidArgumentError("activity run history must keep at least 1 run");
   }
   absl::MutexLock lock(&impl_->runs_mu);
   // Consumed even if the write fails: a write that fails after reaching the
@@ -549,34 +510,31 @@ absl::Status Store::AppendRun(std::string_view record, size_t keep) {
   const uint64_t seq = impl_->next_run++;
   rocksdb::WriteBatch write;
   const std::string key = EncodeIdKey(seq);
-  rocksdb::Status s = write.Put(impl_->handles[kRuns], key,
-                                rocksdb::Slice(record.data(), record.size()));
+  rocksdb::Status s =
+      write.Put(impl_->handles[kRuns], key, rocksdb::Slice(record.data(), record.size()));
   // Records [oldest_run, seq - keep] fall out of the history. Each prune
   // starts where the previous ended, so range tombstones never overlap.
   const uint64_t end = seq >= keep ? seq - keep + 1 : 0;  // exclusive
   if (s.ok() && end > impl_->oldest_run) {
-    s = write.DeleteRange(impl_->handles[kRuns],
-                          EncodeIdKey(impl_->oldest_run), EncodeIdKey(end));
+    s = write.DeleteRange(impl_->handles[kRuns], EncodeIdKey(impl_->oldest_run), EncodeIdKey(end));
   }
   if (!s.ok()) return FromRocks(s, "cannot build activity run write");
   s = impl_->db->Write(impl_->write_options, &write);
   if (s.ok() && end > impl_->oldest_run) impl_->oldest_run = end;
-  return FromRocks(
-      s, absl::StrCat("cannot write activity run to ", impl_->options.path));
+  return FromRocks(s, absl::StrCat("cannot write activity run to ", impl_->options.path));
 }
 
 absl::Status Store::ForEachRun(
-    const std::function<void(uint64_t seq, std::string_view record)>& fn)
-    const {
+    const std::function<void(uint64_t seq, std::string_view record)>& fn) const {
   std::unique_ptr<rocksdb::Iterator> it(
       impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->handles[kRuns]));
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     const std::optional<uint64_t> seq = DecodeIdKey(View(it->key()));
     if (!seq.has_value()) {
-      return absl::DataLossError(absl::StrCat(
-          "activity run key of ", it->key().size(), " bytes in ",
-          impl_->options.path, " is not a sequence number; the database is "
-          "damaged"));
+      return absl::DataLossError(absl::StrCat("activity run key of ", it->key().size(),
+                                              " bytes in ", impl_->options.path,
+                                              " is not a sequence number; the database is "
+                                              "damaged"));
     }
     fn(*seq, View(it->value()));
   }
@@ -585,10 +543,9 @@ absl::Status Store::ForEachRun(
 
 void Store::SetRetentionNow(int64_t now_ms) {
   const int64_t retention = impl_->options.retention_ms;
-  const int64_t cutoff =
-      now_ms < std::numeric_limits<int64_t>::min() + retention
-          ? std::numeric_limits<int64_t>::min()
-          : now_ms - retention;
+  const int64_t cutoff = now_ms < std::numeric_limits<int64_t>::min() + retention
+                             ? std::numeric_limits<int64_t>::min()
+                             : now_ms - retention;
   impl_->cutoff->Set(cutoff);
 }
 
@@ -596,13 +553,11 @@ uint64_t Store::SizeBytes() const {
   // Approximate: SST sizes as RocksDB last accounted them (including files
   // awaiting deletion) plus the WAL files; memtables are not on disk.
   uint64_t total = 0;
-  std::vector<rocksdb::ColumnFamilyHandle*> all(impl_->handles.begin(),
-                                                impl_->handles.end());
+  std::vector<rocksdb::ColumnFamilyHandle*> all(impl_->handles.begin(), impl_->handles.end());
   all.push_back(impl_->default_cf);
   for (rocksdb::ColumnFamilyHandle* h : all) {
     uint64_t sst = 0;
-    if (impl_->db->GetIntProperty(
-            h, rocksdb::DB::Properties::kTotalSstFilesSize, &sst)) {
+    if (impl_->db->GetIntProperty(h, rocksdb::DB::Properties::kTotalSstFilesSize, &sst)) {
       total += sst;
     }
   }
@@ -616,8 +571,7 @@ uint64_t Store::SizeBytes() const {
 }
 
 absl::Status Store::Flush() {
-  return FromRocks(impl_->FlushAll(),
-                   absl::StrCat("cannot flush ", impl_->options.path));
+  return FromRocks(impl_->FlushAll(), absl::StrCat("cannot flush ", impl_->options.path));
 }
 
 }  // namespace kad::storage

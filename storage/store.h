@@ -86,15 +86,13 @@ class Store {
 
   // Calls fn for every series in id order with its labels and its last
   // state (empty if none was written).
-  absl::Status ForEachSeries(
-      const std::function<void(uint64_t id, std::string_view labels,
-                               std::string_view state)>& fn) const;
+  absl::Status ForEachSeries(const std::function<void(uint64_t id, std::string_view labels,
+                                                      std::string_view state)>& fn) const;
 
   // Calls fn for the points of series `id` with start_ms <= t <= end_ms that
   // are within the retention, in time order, until fn returns false.
-  absl::Status ScanPoints(
-      uint64_t id, int64_t start_ms, int64_t end_ms,
-      const std::function<bool(const ForecastPoint&)>& fn) const;
+  absl::Status ScanPoints(uint64_t id, int64_t start_ms, int64_t end_ms,
+                          const std::function<bool(const ForecastPoint&)>& fn) const;
 
   // Activity locks: opaque key -> opaque value, in their own column family.
   // Like Write, an acknowledged PutLock/DeleteLock survives kill -9, so a
@@ -104,8 +102,7 @@ class Store {
   absl::Status DeleteLock(std::string_view key);  // OK if absent
   // Calls fn for every lock in key order (bytewise).
   absl::Status ForEachLock(
-      const std::function<void(std::string_view key, std::string_view value)>&
-          fn) const;
+      const std::function<void(std::string_view key, std::string_view value)>& fn) const;
 
   // Activity run history: records appended in order with an increasing
   // sequence number (1 for the first record of a database, never reused);
@@ -115,8 +112,7 @@ class Store {
   absl::Status AppendRun(std::string_view record, size_t keep);
   // Calls fn for every kept run record, oldest first.
   absl::Status ForEachRun(
-      const std::function<void(uint64_t seq, std::string_view record)>& fn)
-      const;
+      const std::function<void(uint64_t seq, std::string_view record)>& fn) const;
 
   // Sets "now" for the retention (time is the caller's: tests pass any
   // value). Points older than now_ms - retention_ms are hidden from then on

@@ -48,7 +48,8 @@ TEST(ArgTemplate, PrintsNumbersWithFullPrecision) {
 
 TEST(ArgTemplate, LabelValuesAreCopiedVerbatim) {
   AnomalyContext c;
-  const std::string evil = "$(touch /tmp/pwned); rm -rf / `id` \"quoted\" 'single'\nline2 {{ value }}";
+  const std::string evil =
+      "$(touch /tmp/pwned); rm -rf / `id` \"quoted\" 'single'\nline2 {{ value }}";
   c.labels = {{"pod", evil}};
   // Inserted text is not expanded again, and nothing in it is special.
   EXPECT_EQ(ExpandArgTemplate("{{ labels.pod }}", c), evil);
@@ -57,8 +58,8 @@ TEST(ArgTemplate, LabelValuesAreCopiedVerbatim) {
 TEST(ArgTemplate, AcceptsEveryKnownName) {
   for (const char* text :
        {"{{ labels.pod }}", "{{labels._x9}}", "{{ metric }}", "{{ value }}", "{{ yhat }}",
-        "{{ yhat_lower }}", "{{ yhat_upper }}", "{{ anomaly_score }}", "{{ timestamp }}",
-        "plain", "a {{value}} b {{ yhat }} c"}) {
+        "{{ yhat_lower }}", "{{ yhat_upper }}", "{{ anomaly_score }}", "{{ timestamp }}", "plain",
+        "a {{value}} b {{ yhat }} c"}) {
     EXPECT_TRUE(ValidateArgTemplate(text).ok()) << text;
   }
 }
@@ -71,8 +72,8 @@ TEST(ArgTemplate, RejectsUnknownPlaceholderNamingIt) {
 }
 
 TEST(ArgTemplate, RejectsMalformedLabelPlaceholders) {
-  for (const char* text : {"{{ labels. }}", "{{ labels.9pod }}", "{{ labels.a-b }}", "{{}}",
-                           "{{ Value }}"}) {
+  for (const char* text :
+       {"{{ labels. }}", "{{ labels.9pod }}", "{{ labels.a-b }}", "{{}}", "{{ Value }}"}) {
     EXPECT_EQ(ValidateArgTemplate(text).code(), absl::StatusCode::kInvalidArgument) << text;
   }
 }

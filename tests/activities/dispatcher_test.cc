@@ -189,7 +189,8 @@ TEST(Dispatcher, PerActivityCapHoldsWhileOtherActivitiesRunPastIt) {
   HookRecorder recorder;
   Dispatcher dispatcher({.max_concurrent = 4}, recorder.Hooks());
 
-  for (const ActivitySpec* spec : {&a, &a, &a, &b, &b}) ASSERT_TRUE(dispatcher.Submit(JobFor(*spec)));
+  for (const ActivitySpec* spec : {&a, &a, &a, &b, &b})
+    ASSERT_TRUE(dispatcher.Submit(JobFor(*spec)));
   // Both b runs finish while the first a blocks the other two.
   ASSERT_TRUE(recorder.WaitFinished(2, "b"));
   EXPECT_EQ(recorder.Started("a"), 1);

@@ -20,6 +20,7 @@
 namespace kad::activities {
 namespace {
 
+using ::kad::activities::testing::Context;
 using ::kad::activities::testing::Exists;
 using ::kad::activities::testing::PollUntil;
 using ::kad::activities::testing::ReadFile;
@@ -27,7 +28,6 @@ using ::kad::activities::testing::ScriptDir;
 using ::kad::activities::testing::SplitNul;
 using ::testing::ElementsAre;
 using ::testing::EndsWith;
-using ::kad::activities::testing::Context;
 using ::testing::HasSubstr;
 using ::testing::UnorderedElementsAreArray;
 
@@ -118,8 +118,9 @@ TEST(RunActivity, HostileLabelValueArrivesAsOneLiteralArgument) {
   ScriptDir dir;
   const std::string script = dir.Write("record.sh", kRecordSh);
   const std::string out = dir.Path("rec");
-  const std::string pwned = "/tmp/pwned-" + std::to_string(::getpid()) + "-" +
-                            std::to_string(std::chrono::steady_clock::now().time_since_epoch().count());
+  const std::string pwned =
+      "/tmp/pwned-" + std::to_string(::getpid()) + "-" +
+      std::to_string(std::chrono::steady_clock::now().time_since_epoch().count());
   const std::string evil = "$(touch " + pwned + "); rm -rf /";
   const std::string messy = "a b \"c\" 'd'\\\nline2\x01";
   AnomalyContext context = Context();
@@ -229,8 +230,8 @@ TEST(RunActivity, TimeoutKillsScriptAndItsBackgroundChild) {
 TEST(RunActivity, ScriptIgnoringSigtermIsKilledAfterGrace) {
   ScriptDir dir;
   // The ignored TERM is inherited by the background child too.
-  const std::string script = dir.Write(
-      "stubborn.sh", "trap '' TERM\nsleep 1000 &\necho $! > \"$OUT.pid\"\nwait\nwait\n");
+  const std::string script =
+      dir.Write("stubborn.sh", "trap '' TERM\nsleep 1000 &\necho $! > \"$OUT.pid\"\nwait\nwait\n");
   ActivitySpec spec = Spec(script, dir.Path("rec"));
   spec.timeout_ms = 300;
   spec.kill_grace_ms = 200;
@@ -263,13 +264,13 @@ TEST(RunActivity, ExitingScriptDoesNotWaitForChildHoldingOutput) {
 
 TEST(RunActivity, PythonActivityRunsWithPython3) {
   ScriptDir dir;
-  const std::string script = dir.Write(
-      "record.py",
-      "import os, sys\n"
-      "out = os.environ['OUT']\n"
-      "open(out + '.argv', 'wb').write(open('/proc/self/cmdline', 'rb').read())\n"
-      "open(out + '.version', 'w').write(str(sys.version_info.major))\n"
-      "print('labels', os.environ['KAD_LABELS'])\n");
+  const std::string script =
+      dir.Write("record.py",
+                "import os, sys\n"
+                "out = os.environ['OUT']\n"
+                "open(out + '.argv', 'wb').write(open('/proc/self/cmdline', 'rb').read())\n"
+                "open(out + '.version', 'w').write(str(sys.version_info.major))\n"
+                "print('labels', os.environ['KAD_LABELS'])\n");
   ActivitySpec spec = Spec(script, dir.Path("rec"));
   spec.interpreter = "python3";
   spec.args = {"{{ labels.pod }}"};

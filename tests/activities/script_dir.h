@@ -24,8 +24,7 @@ namespace kad::activities::testing {
 class ScriptDir {
  public:
   ScriptDir() {
-    std::string templ =
-        (std::filesystem::temp_directory_path() / "kad-activities-XXXXXX").string();
+    std::string templ = (std::filesystem::temp_directory_path() / "kad-activities-XXXXXX").string();
     if (::mkdtemp(templ.data()) == nullptr) ADD_FAILURE() << "mkdtemp failed";
     path_ = std::filesystem::canonical(templ).string();
   }

@@ -32,6 +32,7 @@ using ::kad::testing::ScrapeMetric;
 using ::kad::testing::WriteRequestBuilder;
 using ::testing::HasSubstr;
 using testing::InProcessAdapter;
+using testing::Metric;
 using testing::kStep;
 using testing::kT0;
 using ::testing::Not;
@@ -113,13 +114,6 @@ std::vector<std::vector<std::string>> Runs(const std::string& dir) {
     }
   }
   return runs;
-}
-
-// A sample of /metrics; a counter that has not been created yet reads 0.
-double Metric(uint16_t port, std::string_view series) {
-  absl::StatusOr<double> v = ScrapeMetric(port, series);
-  EXPECT_TRUE(v.ok() || absl::IsNotFound(v.status())) << v.status();
-  return v.ok() ? *v : 0;
 }
 
 // Waits (bounded) until `n` runs have finished and nothing is queued or

@@ -74,16 +74,13 @@ TEST(ParseConfig, DesignExamplesParseIntoExpectedConfig) {
   const MetricConfig& load = c->metrics[0];
   EXPECT_EQ(load.metric_query, "node_load1{job='node'}");
   EXPECT_EQ(load.selector.function, RangeFunction::kNone);
-  EXPECT_TRUE(
-      load.selector.Matches({{"__name__", "node_load1"}, {"job", "node"}}));
-  EXPECT_FALSE(
-      load.selector.Matches({{"__name__", "node_load1"}, {"job", "other"}}));
+  EXPECT_TRUE(load.selector.Matches({{"__name__", "node_load1"}, {"job", "node"}}));
+  EXPECT_FALSE(load.selector.Matches({{"__name__", "node_load1"}, {"job", "other"}}));
   EXPECT_EQ(load.predicted_metric_name, "predicted_node_load");
   EXPECT_THAT(load.events, ElementsAre("onRetrain", "onAnomalyChangeStatus"));
   ASSERT_THAT(load.models, SizeIs(1));
   EXPECT_EQ(load.models[0].kind, "holt_winters");
-  EXPECT_EQ(load.models[0].args,
-            (models::ModelArgs{{"band_sigmas", "3"}, {"season", "1d"}}));
+  EXPECT_EQ(load.models[0].args, (models::ModelArgs{{"band_sigmas", "3"}, {"season", "1d"}}));
   EXPECT_EQ(load.models[0].factory.kind, "holt_winters");
   EXPECT_TRUE(static_cast<bool>(load.models[0].factory.New));
   EXPECT_EQ(load.forecast_horizon_ms, 3'600'000);
@@ -124,8 +121,7 @@ TEST(ParseConfig, VersionDefaultsWhenMissingAndOnlyV1alphaIsKnown) {
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ(c->version, "v1alpha");
   EXPECT_THAT(
-      Message(ParseConfig(
-          absl::StrCat("version: v2\n", std::string(kMinimal).substr(19)), "")),
+      Message(ParseConfig(absl::StrCat("version: v2\n", std::string(kMinimal).substr(19)), "")),
       HasSubstr("v2"));
 }
 
@@ -149,15 +145,14 @@ retrain_scheduling_seconds: 10m
 }
 
 TEST(ParseConfig, UnquotedRetrainSecondsAreSeconds) {
-  absl::StatusOr<Config> c = ParseConfig(
-      absl::StrCat(kMinimal, "retrain_scheduling_seconds: 60\n"), "");
+  absl::StatusOr<Config> c =
+      ParseConfig(absl::StrCat(kMinimal, "retrain_scheduling_seconds: 60\n"), "");
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ(c->retrain_interval_ms, 60'000);
 }
 
 TEST(ParseConfig, UnknownKeyNamesKeyFileLineAndValidKeys) {
-  const std::string top =
-      Message(ParseConfig(absl::StrCat(kMinimal, "retrain_every: 5m\n"), ""));
+  const std::string top = Message(ParseConfig(absl::StrCat(kMinimal, "retrain_every: 5m\n"), ""));
   EXPECT_THAT(top, StartsWith("environment.yaml:5: "));
   EXPECT_THAT(top, HasSubstr("unknown key retrain_every"));
   EXPECT_THAT(top, HasSubstr("prometheus_metric_list"));
@@ -170,8 +165,7 @@ prometheus_metric_list:
     modles: []
 )",
                                                 ""));
-  EXPECT_THAT(entry,
-              StartsWith("environment.yaml:5: prometheus_metric_list[0]: "));
+  EXPECT_THAT(entry, StartsWith("environment.yaml:5: prometheus_metric_list[0]: "));
   EXPECT_THAT(entry, HasSubstr("unknown key modles"));
   EXPECT_THAT(entry, HasSubstr("metric_query, predicted_metric_name, events, "
                                "models, forecast_horizon"));
@@ -191,13 +185,12 @@ activities:
 }
 
 TEST(ParseConfig, LegacyKeysWarnOnceEach) {
-  absl::StatusOr<Config> c =
-      ParseConfig(absl::StrCat(R"(prometheus_url: "http://prom:9090"
+  absl::StatusOr<Config> c = ParseConfig(absl::StrCat(R"(prometheus_url: "http://prom:9090"
 redis_host: redis
 sentry_dns: ""
 )",
-                               kMinimal),
-                  "");
+                                                      kMinimal),
+                                         "");
   ASSERT_TRUE(c.ok()) << c.status();
   ASSERT_THAT(c->warnings, SizeIs(3));
   EXPECT_THAT(c->warnings[0], StartsWith("environment.yaml:1: "));
@@ -217,12 +210,9 @@ prometheus_metric_list:
       - kind: no_such_model
 )";
   const std::string msg = Message(ParseConfig(yaml, ""));
-  EXPECT_THAT(
-      msg,
-      StartsWith("environment.yaml:7: prometheus_metric_list[0].models[1]: "));
+  EXPECT_THAT(msg, StartsWith("environment.yaml:7: prometheus_metric_list[0].models[1]: "));
   // The rest is the registry's own message, which lists the known kinds.
-  const absl::StatusOr<models::ModelFactory> direct =
-      models::MakeModelFactory("no_such_model", {});
+  const absl::StatusOr<models::ModelFactory> direct = models::MakeModelFactory("no_such_model", {});
   ASSERT_FALSE(direct.ok());
   EXPECT_THAT(msg, HasSubstr(std::string(direct.status().message())));
 }
@@ -284,8 +274,7 @@ prometheus_metric_list:
     models: [{kind: holt_winters, args: {season: }}]
 )",
                                               ""));
-  EXPECT_THAT(msg,
-              HasSubstr("prometheus_metric_list[0].models[0].args.season"));
+  EXPECT_THAT(msg, HasSubstr("prometheus_metric_list[0].models[0].args.season"));
 }
 
 TEST(ParseConfig, SameKindTwiceInOneEntryIsAnError) {
@@ -335,8 +324,7 @@ TEST(ParseConfig, RejectsInvalidValues) {
            {absl::StrCat(entry, "    predicted_metric_name: bad-name\n"),
             "not a valid metric name"},
            {entry, "predicted_metric_name is required"},
-           {"prometheus_metric_list:\n  - predicted_metric_name: p\n",
-            "metric_query is required"},
+           {"prometheus_metric_list:\n  - predicted_metric_name: p\n", "metric_query is required"},
            {absl::StrCat(entry,
                          "    predicted_metric_name: p\n"
                          "    events: [onDeploy]\n"),
@@ -380,8 +368,7 @@ TEST(ParseConfig, ActivitiesNeedExactlyOneScriptAndANonEmptyName) {
            {"activities: [{name: a, command: {shell_file: a.sh, "
             "python_file: a.py}}]",
             "exactly one of shell_file and python_file"},
-           {"activities: [{name: '', command: {shell_file: a.sh}}]",
-            "must not be empty"},
+           {"activities: [{name: '', command: {shell_file: a.sh}}]", "must not be empty"},
            {"activities: [{command: {shell_file: a.sh}}]", "name is required"},
            {"activities: [{name: a}]", "command is required"},
            {"activities: [{name: a, command: {shell_file: a.sh, "
@@ -398,14 +385,13 @@ TEST(ParseConfig, ActivitiesNeedExactlyOneScriptAndANonEmptyName) {
 }
 
 TEST(ParseConfig, PythonActivityKeepsItsArgs) {
-  absl::StatusOr<Config> c = ParseConfig(
-      kMinimal,
-      absl::StrCat("activities:\n"
-                   "  - name: predicted_up_",
-                   std::string(models::DefaultModelKind()),
-                   "\n"
-                   "    command: {python_file: notify.py, args: [a, 2, "
-                   "'three']}\n"));
+  absl::StatusOr<Config> c =
+      ParseConfig(kMinimal, absl::StrCat("activities:\n"
+                                         "  - name: predicted_up_",
+                                         std::string(models::DefaultModelKind()),
+                                         "\n"
+                                         "    command: {python_file: notify.py, args: [a, 2, "
+                                         "'three']}\n"));
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_THAT(c->warnings, IsEmpty());
   ASSERT_THAT(c->activities, SizeIs(1));
@@ -415,11 +401,10 @@ TEST(ParseConfig, PythonActivityKeepsItsArgs) {
 }
 
 TEST(ParseConfig, ActivityNamingNoForecastGetsAWarning) {
-  absl::StatusOr<Config> c =
-      ParseConfig(kMinimal,
-                  "activities:\n"
-                  "  - name: predicted_typo_holt_winters\n"
-                  "    command: {shell_file: a.sh}\n");
+  absl::StatusOr<Config> c = ParseConfig(kMinimal,
+                                         "activities:\n"
+                                         "  - name: predicted_typo_holt_winters\n"
+                                         "    command: {shell_file: a.sh}\n");
   ASSERT_TRUE(c.ok()) << c.status();
   ASSERT_THAT(c->warnings, SizeIs(1));
   EXPECT_THAT(c->warnings[0], StartsWith("activities.yaml:2: "));
@@ -428,8 +413,7 @@ TEST(ParseConfig, ActivityNamingNoForecastGetsAWarning) {
 }
 
 TEST(ParseConfig, OneFileMayHoldBothTopLevelKeys) {
-  absl::StatusOr<Config> c =
-      ParseConfig(absl::StrCat(kDesignEnvironment, ActivitiesPart()), "");
+  absl::StatusOr<Config> c = ParseConfig(absl::StrCat(kDesignEnvironment, ActivitiesPart()), "");
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_THAT(c->metrics, SizeIs(2));
   ASSERT_THAT(c->activities, SizeIs(1));
@@ -440,10 +424,9 @@ TEST(ParseConfig, OneFileMayHoldBothTopLevelKeys) {
 class LoadConfigTest : public ::testing::Test {
  protected:
   std::string Write(const std::string& name, std::string_view text) {
-    const std::string path = absl::StrCat(
-        ::testing::TempDir(), "/",
-        ::testing::UnitTest::GetInstance()->current_test_info()->name(), "_",
-        name);
+    const std::string path =
+        absl::StrCat(::testing::TempDir(), "/",
+                     ::testing::UnitTest::GetInstance()->current_test_info()->name(), "_", name);
     std::ofstream(path) << text;
     paths_.push_back(path);
     return path;
@@ -465,8 +448,7 @@ TEST_F(LoadConfigTest, ReadsBothFilesAndNamesThemInErrors) {
   const std::string bad = Write("bad.yaml", "activities: 3\nfoo: 1\n");
   absl::StatusOr<Config> e = LoadConfig(env, bad);
   ASSERT_FALSE(e.ok());
-  EXPECT_THAT(std::string(e.status().message()),
-              StartsWith(absl::StrCat(bad, ":2: ")));
+  EXPECT_THAT(std::string(e.status().message()), StartsWith(absl::StrCat(bad, ":2: ")));
 }
 
 TEST_F(LoadConfigTest, WithoutActivitiesFile) {
@@ -476,8 +458,7 @@ TEST_F(LoadConfigTest, WithoutActivitiesFile) {
 }
 
 TEST_F(LoadConfigTest, SameFileForBothReadsActivitiesOnce) {
-  const std::string both =
-      Write("both.yaml", absl::StrCat(kDesignEnvironment, ActivitiesPart()));
+  const std::string both = Write("both.yaml", absl::StrCat(kDesignEnvironment, ActivitiesPart()));
   absl::StatusOr<Config> c = LoadConfig(both, both);
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_THAT(c->activities, SizeIs(1));
@@ -486,10 +467,9 @@ TEST_F(LoadConfigTest, SameFileForBothReadsActivitiesOnce) {
 // The files the README runs with; found next to this test's source.
 TEST(LoadConfig, ExampleFilesLoadWithoutWarnings) {
   const std::string file = __FILE__;
-  const std::string root =
-      file.substr(0, file.rfind("tests/adapter/config_test.cc"));
-  absl::StatusOr<Config> c = LoadConfig(root + "examples/environment.yaml",
-                                        root + "examples/activities.yaml");
+  const std::string root = file.substr(0, file.rfind("tests/adapter/config_test.cc"));
+  absl::StatusOr<Config> c =
+      LoadConfig(root + "examples/environment.yaml", root + "examples/activities.yaml");
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_THAT(c->warnings, IsEmpty());
   EXPECT_THAT(c->metrics, SizeIs(3));
@@ -498,8 +478,7 @@ TEST(LoadConfig, ExampleFilesLoadWithoutWarnings) {
 }
 
 TEST_F(LoadConfigTest, MissingFileIsNotFoundNamingThePath) {
-  absl::StatusOr<Config> c =
-      LoadConfig(absl::StrCat(::testing::TempDir(), "/no_such.yaml"), "");
+  absl::StatusOr<Config> c = LoadConfig(absl::StrCat(::testing::TempDir(), "/no_such.yaml"), "");
   ASSERT_FALSE(c.ok());
   EXPECT_EQ(c.status().code(), absl::StatusCode::kNotFound);
   EXPECT_THAT(std::string(c.status().message()), HasSubstr("no_such.yaml"));

@@ -16,8 +16,8 @@ TEST(CounterRate, NeedsTwoSamplesInRange) {
 TEST(CounterRate, RateAveragesOverTheRange) {
   CounterRate rate(RangeFunction::kRate, 60'000);
   rate.Next(0, 0);
-  rate.Next(15'000, 15);    // +1/s
-  rate.Next(30'000, 45);    // +2/s
+  rate.Next(15'000, 15);  // +1/s
+  rate.Next(30'000, 45);  // +2/s
   // Window [0, 45 s]: (75 - 0) / 45 s.
   EXPECT_NEAR(*rate.Next(45'000, 75), 75.0 / 45.0, 1e-12);
   // The sample at 0 leaves the 60 s window at t = 75 s: (105 - 15) / 60 s.

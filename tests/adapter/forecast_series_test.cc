@@ -53,8 +53,13 @@ TEST(Checkpoint, RejectsForeignBytes) {
 }
 
 TEST(ValueOf, PicksEachValueType) {
-  const storage::ForecastPoint p{.timestamp_ms = 1, .value = 9, .yhat = 1, .yhat_lower = 0.5,
-                                 .yhat_upper = 1.5, .anomaly_score = 2.5, .anomaly = true};
+  const storage::ForecastPoint p{.timestamp_ms = 1,
+                                 .value = 9,
+                                 .yhat = 1,
+                                 .yhat_lower = 0.5,
+                                 .yhat_upper = 1.5,
+                                 .anomaly_score = 2.5,
+                                 .anomaly = true};
   EXPECT_EQ(ValueOf(p, 0), 1);
   EXPECT_EQ(ValueOf(p, 1), 0.5);
   EXPECT_EQ(ValueOf(p, 2), 1.5);

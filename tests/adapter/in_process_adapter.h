@@ -23,6 +23,7 @@
 #include "adapter/self_metrics.h"
 #include "gtest/gtest.h"
 #include "storage/store.h"
+#include "tests/support/remote_client.h"
 
 namespace kad::adapter::testing {
 
@@ -161,5 +162,12 @@ class InProcessAdapter {
   std::unique_ptr<Api> api_;
   std::unique_ptr<HttpServer> server_;
 };
+
+// A sample of the adapter's /metrics; a counter not created yet reads 0.
+inline double Metric(uint16_t port, std::string_view series) {
+  absl::StatusOr<double> v = ::kad::testing::ScrapeMetric(port, series);
+  EXPECT_TRUE(v.ok() || absl::IsNotFound(v.status())) << v.status();
+  return v.ok() ? *v : 0;
+}
 
 }  // namespace kad::adapter::testing

@@ -13,16 +13,13 @@ namespace {
 using ::testing::HasSubstr;
 
 LabelMatcher Must(MatchType type, std::string name, std::string value) {
-  absl::StatusOr<LabelMatcher> m =
-      LabelMatcher::Make(type, std::move(name), std::move(value));
+  absl::StatusOr<LabelMatcher> m = LabelMatcher::Make(type, std::move(name), std::move(value));
   EXPECT_TRUE(m.ok()) << m.status();
   return *std::move(m);
 }
 
 // Does the single matcher select a series with these labels?
-bool Selects(const LabelMatcher& m, const Labels& labels) {
-  return MatchesAll({m}, labels);
-}
+bool Selects(const LabelMatcher& m, const Labels& labels) { return MatchesAll({m}, labels); }
 
 const Labels kWithFoo = {{"foo", "bar"}, {"job", "node"}};
 const Labels kWithoutFoo = {{"job", "node"}};
@@ -106,8 +103,7 @@ TEST(LabelMatcher, RegexUsesRe2Syntax) {
 }
 
 TEST(LabelMatcher, BadRegexNamesLabelAndRegex) {
-  absl::StatusOr<LabelMatcher> m =
-      LabelMatcher::Make(MatchType::kRegex, "job", "a(b");
+  absl::StatusOr<LabelMatcher> m = LabelMatcher::Make(MatchType::kRegex, "job", "a(b");
   ASSERT_FALSE(m.ok());
   EXPECT_EQ(m.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(m.status().message()), HasSubstr("job"));
@@ -126,8 +122,7 @@ TEST(LabelMatcher, ToStringWritesPromql) {
   EXPECT_EQ(Must(MatchType::kEqual, "job", "x").ToString(), "job=\"x\"");
   EXPECT_EQ(Must(MatchType::kNotEqual, "job", "x").ToString(), "job!=\"x\"");
   EXPECT_EQ(Must(MatchType::kNotRegex, "job", "x").ToString(), "job!~\"x\"");
-  EXPECT_EQ(Must(MatchType::kEqual, "p", "a\"b\\c").ToString(),
-            "p=\"a\\\"b\\\\c\"");
+  EXPECT_EQ(Must(MatchType::kEqual, "p", "a\"b\\c").ToString(), "p=\"a\\\"b\\\\c\"");
 }
 
 TEST(LabelMatcher, AccessorsReturnWhatWasMade) {
@@ -147,16 +142,12 @@ TEST(LabelMatcher, CopiesShareTheCompiledRegex) {
 TEST(LabelMatcher, MatchesAllIsAnAnd) {
   const std::vector<LabelMatcher> matchers = {
       Must(MatchType::kEqual, "__name__", "node_cpu_seconds_total"),
-      Must(MatchType::kNotRegex, "mode", "idle|iowait"),
-      Must(MatchType::kRegex, "job", "node.*")};
-  EXPECT_TRUE(MatchesAll(matchers, {{"__name__", "node_cpu_seconds_total"},
-                                    {"job", "node"},
-                                    {"mode", "user"}}));
-  EXPECT_FALSE(MatchesAll(matchers, {{"__name__", "node_cpu_seconds_total"},
-                                     {"job", "node"},
-                                     {"mode", "idle"}}));
+      Must(MatchType::kNotRegex, "mode", "idle|iowait"), Must(MatchType::kRegex, "job", "node.*")};
+  EXPECT_TRUE(MatchesAll(
+      matchers, {{"__name__", "node_cpu_seconds_total"}, {"job", "node"}, {"mode", "user"}}));
   EXPECT_FALSE(MatchesAll(
-      matchers, {{"__name__", "node_cpu_seconds_total"}, {"mode", "user"}}));
+      matchers, {{"__name__", "node_cpu_seconds_total"}, {"job", "node"}, {"mode", "idle"}}));
+  EXPECT_FALSE(MatchesAll(matchers, {{"__name__", "node_cpu_seconds_total"}, {"mode", "user"}}));
   EXPECT_TRUE(MatchesAll({}, {{"job", "x"}}));
 }
 

@@ -11,8 +11,7 @@ namespace {
 using ::testing::HasSubstr;
 
 TEST(Labels, GetLabelFindsValueAndReadsMissingAsEmpty) {
-  const Labels labels = {
-      {"__name__", "up"}, {"instance", "a:9100"}, {"job", "node"}};
+  const Labels labels = {{"__name__", "up"}, {"instance", "a:9100"}, {"job", "node"}};
   EXPECT_EQ(GetLabel(labels, "job"), "node");
   EXPECT_EQ(GetLabel(labels, "__name__"), "up");
   EXPECT_EQ(GetLabel(labels, "instance"), "a:9100");
@@ -59,40 +58,35 @@ TEST(Labels, DecodeRejectsGarbage) {
   for (size_t n = 1; n < good.size(); ++n) {
     if (n == 9) continue;  // exactly after the first label: a valid encoding
     absl::StatusOr<Labels> d = DecodeLabels(good.substr(0, n));
-    EXPECT_EQ(d.status().code(), absl::StatusCode::kInvalidArgument)
-        << "prefix " << n;
+    EXPECT_EQ(d.status().code(), absl::StatusCode::kInvalidArgument) << "prefix " << n;
   }
-  EXPECT_FALSE(DecodeLabels("\x7f").ok());     // length past the end
-  EXPECT_FALSE(DecodeLabels("\x03job").ok());  // name without value
+  EXPECT_FALSE(DecodeLabels("\x7f").ok());                          // length past the end
+  EXPECT_FALSE(DecodeLabels("\x03job").ok());                       // name without value
   EXPECT_FALSE(DecodeLabels("\xff\xff\xff\xff\xff\xff\x01").ok());  // varint
-  EXPECT_FALSE(DecodeLabels("\x80").ok());  // unfinished varint
+  EXPECT_FALSE(DecodeLabels("\x80").ok());                          // unfinished varint
 }
 
 TEST(Labels, ValidateAcceptsWhatPrometheusAccepts) {
   EXPECT_TRUE(ValidateLabels({}).ok());
-  EXPECT_TRUE(ValidateLabels({{"__name__", "up"},
-                              {"_x9", "v"},
-                              {"job", "n\xc3\xa9"},
-                              {"z", "\xf0\x9f\x98\x80"}})
-                  .ok());
+  EXPECT_TRUE(
+      ValidateLabels(
+          {{"__name__", "up"}, {"_x9", "v"}, {"job", "n\xc3\xa9"}, {"z", "\xf0\x9f\x98\x80"}})
+          .ok());
 }
 
 TEST(Labels, ValidateRejectsBadNamesValuesAndOrder) {
-  EXPECT_THAT(std::string(ValidateLabels({{"9job", "x"}}).message()),
-              HasSubstr("9job"));
+  EXPECT_THAT(std::string(ValidateLabels({{"9job", "x"}}).message()), HasSubstr("9job"));
   EXPECT_FALSE(ValidateLabels({{"", "x"}}).ok());
   EXPECT_FALSE(ValidateLabels({{"a-b", "x"}}).ok());
   EXPECT_FALSE(ValidateLabels({{"a:b", "x"}}).ok());
-  EXPECT_THAT(std::string(ValidateLabels({{"job", ""}}).message()),
-              HasSubstr("job"));
+  EXPECT_THAT(std::string(ValidateLabels({{"job", ""}}).message()), HasSubstr("job"));
   EXPECT_FALSE(ValidateLabels({{"job", "\xff"}}).ok());
   EXPECT_FALSE(ValidateLabels({{"job", "\xc3"}}).ok());          // truncated
   EXPECT_FALSE(ValidateLabels({{"job", "\xc0\xaf"}}).ok());      // overlong
   EXPECT_FALSE(ValidateLabels({{"job", "\xed\xa0\x80"}}).ok());  // surrogate
   EXPECT_FALSE(ValidateLabels({{"b", "x"}, {"a", "y"}}).ok());   // unsorted
   EXPECT_FALSE(ValidateLabels({{"a", "x"}, {"a", "y"}}).ok());   // duplicate
-  EXPECT_EQ(ValidateLabels({{"a", "x"}, {"a", "y"}}).code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ValidateLabels({{"a", "x"}, {"a", "y"}}).code(), absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace

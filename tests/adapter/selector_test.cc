@@ -26,24 +26,21 @@ using V = std::vector<std::string>;
 
 TEST(ParseSelector, MetricNameOnlyBecomesNameMatcher) {
   EXPECT_EQ(MatcherStrings("up"), V({"__name__=\"up\""}));
-  EXPECT_EQ(MatcherStrings("node:cpu:rate5m"),
-            V({"__name__=\"node:cpu:rate5m\""}));
+  EXPECT_EQ(MatcherStrings("node:cpu:rate5m"), V({"__name__=\"node:cpu:rate5m\""}));
   EXPECT_EQ(MatcherStrings("  up  "), V({"__name__=\"up\""}));
   EXPECT_EQ(MatcherStrings("up{}"), V({"__name__=\"up\""}));
 }
 
 TEST(ParseSelector, NameWithMatchersOfEveryOperator) {
-  EXPECT_EQ(MatcherStrings(
-                "node_cpu_seconds_total{job=\"node\",mode!~\"idle|iowait\","
-                "cpu=~\"1.*\",instance!=\"a\"}"),
-            V({"__name__=\"node_cpu_seconds_total\"", "job=\"node\"",
-               "mode!~\"idle|iowait\"", "cpu=~\"1.*\"", "instance!=\"a\""}));
+  EXPECT_EQ(MatcherStrings("node_cpu_seconds_total{job=\"node\",mode!~\"idle|iowait\","
+                           "cpu=~\"1.*\",instance!=\"a\"}"),
+            V({"__name__=\"node_cpu_seconds_total\"", "job=\"node\"", "mode!~\"idle|iowait\"",
+               "cpu=~\"1.*\"", "instance!=\"a\""}));
 }
 
 TEST(ParseSelector, BracesOnly) {
   EXPECT_EQ(MatcherStrings("{job=\"node\"}"), V({"job=\"node\""}));
-  EXPECT_EQ(MatcherStrings("{__name__=~\"node_.*\"}"),
-            V({"__name__=~\"node_.*\""}));
+  EXPECT_EQ(MatcherStrings("{__name__=~\"node_.*\"}"), V({"__name__=~\"node_.*\""}));
 }
 
 TEST(ParseSelector, AllQuoteKinds) {
@@ -90,15 +87,12 @@ TEST(ParseSelector, KeepsTextAndHasNoFunctionByDefault) {
 }
 
 TEST(ParseSelector, RateAndIrateWithRange) {
-  absl::StatusOr<Selector> rate =
-      ParseSelector("rate(http_requests_total{code=~'5..'}[5m])");
+  absl::StatusOr<Selector> rate = ParseSelector("rate(http_requests_total{code=~'5..'}[5m])");
   ASSERT_TRUE(rate.ok()) << rate.status();
   EXPECT_EQ(rate->function, RangeFunction::kRate);
   EXPECT_EQ(rate->range_ms, 300'000);
-  EXPECT_TRUE(
-      rate->Matches({{"__name__", "http_requests_total"}, {"code", "503"}}));
-  EXPECT_FALSE(
-      rate->Matches({{"__name__", "http_requests_total"}, {"code", "200"}}));
+  EXPECT_TRUE(rate->Matches({{"__name__", "http_requests_total"}, {"code", "503"}}));
+  EXPECT_FALSE(rate->Matches({{"__name__", "http_requests_total"}, {"code", "200"}}));
 
   absl::StatusOr<Selector> irate = ParseSelector(" irate ( x [ 1h30m ] ) ");
   ASSERT_TRUE(irate.ok()) << irate.status();
@@ -108,12 +102,10 @@ TEST(ParseSelector, RateAndIrateWithRange) {
 }
 
 TEST(ParseSelector, MatchesSeriesLikePrometheus) {
-  absl::StatusOr<Selector> s =
-      ParseSelector("node_load1{job='node',instance=''}");
+  absl::StatusOr<Selector> s = ParseSelector("node_load1{job='node',instance=''}");
   ASSERT_TRUE(s.ok());
   EXPECT_TRUE(s->Matches({{"__name__", "node_load1"}, {"job", "node"}}));
-  EXPECT_FALSE(s->Matches(
-      {{"__name__", "node_load1"}, {"instance", "a"}, {"job", "node"}}));
+  EXPECT_FALSE(s->Matches({{"__name__", "node_load1"}, {"instance", "a"}, {"job", "node"}}));
   EXPECT_FALSE(s->Matches({{"__name__", "node_load5"}, {"job", "node"}}));
 }
 
@@ -121,10 +113,9 @@ TEST(ParseSelector, MatchesSeriesLikePrometheus) {
 // query and says what is supported.
 TEST(ParseSelector, RejectsUnsupportedPromqlSayingWhatIsSupported) {
   for (const char* q :
-       {"sum(x)", "sum by (job) (x)", "x + y", "x offset 5m", "x @ 1000",
-        "x[5m]", "{}", "{job=~\".*\"}", "{job=\"\"}", "absent(x)",
-        "rate(x[5m]) * 2", "rate(x)", "rate(x[5m] offset 1m)", "1", "(x)", "-x",
-        "histogram_quantile(0.9, x)"}) {
+       {"sum(x)", "sum by (job) (x)", "x + y", "x offset 5m", "x @ 1000", "x[5m]", "{}",
+        "{job=~\".*\"}", "{job=\"\"}", "absent(x)", "rate(x[5m]) * 2", "rate(x)",
+        "rate(x[5m] offset 1m)", "1", "(x)", "-x", "histogram_quantile(0.9, x)"}) {
     absl::StatusOr<Selector> s = ParseSelector(q);
     ASSERT_FALSE(s.ok()) << q;
     EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument) << q;
@@ -162,10 +153,8 @@ TEST(ParseSelector, RejectsSyntaxErrorsQuotingTheQuery) {
     absl::StatusOr<Selector> s = ParseSelector(c.query);
     ASSERT_FALSE(s.ok()) << c.query;
     EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument);
-    EXPECT_THAT(std::string(s.status().message()), HasSubstr(c.says))
-        << c.query;
-    EXPECT_THAT(std::string(s.status().message()),
-                HasSubstr(absl::StrCat("\"", c.query, "\"")));
+    EXPECT_THAT(std::string(s.status().message()), HasSubstr(c.says)) << c.query;
+    EXPECT_THAT(std::string(s.status().message()), HasSubstr(absl::StrCat("\"", c.query, "\"")));
   }
 }
 

@@ -72,8 +72,7 @@ double Load(int i) { return 2 + std::sin(i * 0.05) + 0.1 * ((i * 7919) % 13); }
 
 // Writes samples i = first .. first+count-1 at kT0 + i * kStep for each
 // instance; expects 204.
-void WriteSeries(uint16_t port, const std::vector<std::string>& instances,
-                 int first, int count) {
+void WriteSeries(uint16_t port, const std::vector<std::string>& instances, int first, int count) {
   WriteRequestBuilder b;
   for (int i = first; i < first + count; ++i) {
     for (const std::string& instance : instances)
@@ -85,8 +84,7 @@ void WriteSeries(uint16_t port, const std::vector<std::string>& instances,
 }
 
 // Remote-writes one sample.
-absl::StatusOr<HttpResult> WriteOne(uint16_t port, LabelPairs labels,
-                                    int64_t t_ms, double value) {
+absl::StatusOr<HttpResult> WriteOne(uint16_t port, LabelPairs labels, int64_t t_ms, double value) {
   WriteRequestBuilder b;
   b.Add(std::move(labels), t_ms, value);
   return RemoteWrite(port, b.request());
@@ -100,15 +98,13 @@ double Scrape(uint16_t port, std::string_view series) {
 
 // The /metrics sample of the forecast of node_load1{instance=...}.
 std::string Gauge(std::string_view instance, std::string_view value_type) {
-  return absl::StrCat(kForecast, "{cluster=\"a\",instance=\"",
-                      std::string(instance),
+  return absl::StrCat(kForecast, "{cluster=\"a\",instance=\"", std::string(instance),
                       "\",job=\"node\",source_metric=\"node_load1\",value_type=\"",
                       std::string(value_type), "\"}");
 }
 
 std::string Rejected(std::string_view reason) {
-  return absl::StrCat("kad_samples_rejected_total{reason=\"",
-                      std::string(reason), "\"}");
+  return absl::StrCat("kad_samples_rejected_total{reason=\"", std::string(reason), "\"}");
 }
 
 // An error body is one line saying what was wrong.
@@ -162,12 +158,11 @@ TEST(Server, RemoteWrite2ContentTypeIsUnsupportedMedia) {
   InProcessAdapter adapter;
   WriteRequestBuilder b;
   b.Add(NodeLoad("x"), kT0, 1);
-  absl::StatusOr<HttpResult> r = HttpCall(
-      adapter.port(), "POST", "/api/v1/write", SnappyBody(b.request()),
-      {{"Content-Encoding", "snappy"},
-       {"Content-Type",
-        "application/x-protobuf;proto=io.prometheus.write.v2.Request"},
-       {"X-Prometheus-Remote-Write-Version", "0.1.0"}});
+  absl::StatusOr<HttpResult> r =
+      HttpCall(adapter.port(), "POST", "/api/v1/write", SnappyBody(b.request()),
+               {{"Content-Encoding", "snappy"},
+                {"Content-Type", "application/x-protobuf;proto=io.prometheus.write.v2.Request"},
+                {"X-Prometheus-Remote-Write-Version", "0.1.0"}});
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->status, 415);
   ExpectOneLineReason(*r);
@@ -184,18 +179,16 @@ TEST(Server, RemoteWrite2BodyWithV1HeadersIsNeverAcknowledged) {
     body += static_cast<char>(symbol.size());
     body += symbol;
   }
-  const std::string series =
-      std::string("\x0a\x02\x01\x02", 4) +  // labels_refs [1, 2] packed
-      std::string("\x12\x0b\x09", 3) + std::string(8, '\0') +  // value 0
-      std::string("\x10\x01", 2);                              // timestamp 1
+  const std::string series = std::string("\x0a\x02\x01\x02", 4) +  // labels_refs [1, 2] packed
+                             std::string("\x12\x0b\x09", 3) + std::string(8, '\0') +  // value 0
+                             std::string("\x10\x01", 2);                              // timestamp 1
   body += '\x2a';
   body += static_cast<char>(series.size());
   body += series;
   std::string compressed;
   proto::SnappyCompress(body, &compressed);
   absl::StatusOr<HttpResult> r =
-      HttpCall(adapter.port(), "POST", "/api/v1/write", compressed,
-               RemoteWriteHeaders());
+      HttpCall(adapter.port(), "POST", "/api/v1/write", compressed, RemoteWriteHeaders());
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->status, 415);
   ExpectOneLineReason(*r);
@@ -205,11 +198,11 @@ TEST(Server, RemoteWriteVersion2HeaderIsUnsupportedMedia) {
   InProcessAdapter adapter;
   WriteRequestBuilder b;
   b.Add(NodeLoad("x"), kT0, 1);
-  absl::StatusOr<HttpResult> r = HttpCall(
-      adapter.port(), "POST", "/api/v1/write", SnappyBody(b.request()),
-      {{"Content-Encoding", "snappy"},
-       {"Content-Type", "application/x-protobuf"},
-       {"X-Prometheus-Remote-Write-Version", "2.0.0"}});
+  absl::StatusOr<HttpResult> r =
+      HttpCall(adapter.port(), "POST", "/api/v1/write", SnappyBody(b.request()),
+               {{"Content-Encoding", "snappy"},
+                {"Content-Type", "application/x-protobuf"},
+                {"X-Prometheus-Remote-Write-Version", "2.0.0"}});
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->status, 415);
   ExpectOneLineReason(*r);
@@ -217,9 +210,8 @@ TEST(Server, RemoteWriteVersion2HeaderIsUnsupportedMedia) {
 
 TEST(Server, BodyThatIsNotSnappyIsBadRequest) {
   InProcessAdapter adapter;
-  absl::StatusOr<HttpResult> r =
-      HttpCall(adapter.port(), "POST", "/api/v1/write",
-               "this body was never compressed", RemoteWriteHeaders());
+  absl::StatusOr<HttpResult> r = HttpCall(adapter.port(), "POST", "/api/v1/write",
+                                          "this body was never compressed", RemoteWriteHeaders());
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->status, 400);
   ExpectOneLineReason(*r);
@@ -230,8 +222,8 @@ TEST(Server, SnappyOfGarbageProtobufIsBadRequest) {
   std::string compressed;
   // Field 1 announced as 100 bytes long, then the body ends.
   proto::SnappyCompress(std::string("\x0a\x64\x01\x02", 4), &compressed);
-  absl::StatusOr<HttpResult> r = HttpCall(
-      adapter.port(), "POST", "/api/v1/write", compressed, RemoteWriteHeaders());
+  absl::StatusOr<HttpResult> r =
+      HttpCall(adapter.port(), "POST", "/api/v1/write", compressed, RemoteWriteHeaders());
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->status, 400);
   ExpectOneLineReason(*r);
@@ -239,9 +231,8 @@ TEST(Server, SnappyOfGarbageProtobufIsBadRequest) {
 
 TEST(Server, CompressedBodyOverTheRequestLimitIsTooLarge) {
   InProcessAdapter adapter({.max_body_bytes = 1024});
-  absl::StatusOr<HttpResult> r =
-      HttpCall(adapter.port(), "POST", "/api/v1/write",
-               std::string(4096, 'x'), RemoteWriteHeaders());
+  absl::StatusOr<HttpResult> r = HttpCall(adapter.port(), "POST", "/api/v1/write",
+                                          std::string(4096, 'x'), RemoteWriteHeaders());
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->status, 413);
   ExpectOneLineReason(*r);
@@ -255,9 +246,8 @@ TEST(Server, UncompressedSizeOverTheLimitIsTooLarge) {
   const std::string body = SnappyBody(b.request());
   ASSERT_LT(body.size(), kLimit);  // only the uncompressed size is over
   ASSERT_GT(b.request().ByteSizeLong(), kLimit);
-  absl::StatusOr<HttpResult> r = HttpCall(adapter.port(), "POST",
-                                          "/api/v1/write", body,
-                                          RemoteWriteHeaders());
+  absl::StatusOr<HttpResult> r =
+      HttpCall(adapter.port(), "POST", "/api/v1/write", body, RemoteWriteHeaders());
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->status, 413);
   ExpectOneLineReason(*r);
@@ -282,16 +272,14 @@ TEST(Server, UnknownPathIsNotFound) {
 
 TEST(Server, HealthyAlwaysButWritesAndReadyOnlyOnceLoaded) {
   InProcessAdapter adapter({.ready = false});
-  absl::StatusOr<HttpResult> healthy =
-      HttpCall(adapter.port(), "GET", "/-/healthy");
+  absl::StatusOr<HttpResult> healthy = HttpCall(adapter.port(), "GET", "/-/healthy");
   ASSERT_TRUE(healthy.ok()) << healthy.status();
   EXPECT_EQ(healthy->status, 200);
   absl::StatusOr<HttpResult> ready = HttpCall(adapter.port(), "GET", "/-/ready");
   ASSERT_TRUE(ready.ok()) << ready.status();
   EXPECT_EQ(ready->status, 503);
   // 503 makes Prometheus retry the batch until the state is loaded.
-  absl::StatusOr<HttpResult> write =
-      WriteOne(adapter.port(), NodeLoad("x"), kT0, 1);
+  absl::StatusOr<HttpResult> write = WriteOne(adapter.port(), NodeLoad("x"), kT0, 1);
   ASSERT_TRUE(write.ok()) << write.status();
   EXPECT_EQ(write->status, 503);
   ExpectOneLineReason(*write);
@@ -314,12 +302,12 @@ TEST(Server, StaleMarkerEndsTheSeriesAndOrdinaryNaNIsNonFinite) {
   const std::string x_gauge = Gauge("x", "yhat");
   ASSERT_TRUE(ScrapeMetric(port, x_gauge).ok());
 
-  absl::StatusOr<HttpResult> stale = WriteOne(
-      port, NodeLoad("x"), last + kStep, std::bit_cast<double>(0x7ff0000000000002));
+  absl::StatusOr<HttpResult> stale =
+      WriteOne(port, NodeLoad("x"), last + kStep, std::bit_cast<double>(0x7ff0000000000002));
   ASSERT_TRUE(stale.ok()) << stale.status();
   EXPECT_EQ(stale->status, 204) << stale->body;
-  absl::StatusOr<HttpResult> nan = WriteOne(
-      port, NodeLoad("y"), last + kStep, std::bit_cast<double>(0x7ff8000000000001));
+  absl::StatusOr<HttpResult> nan =
+      WriteOne(port, NodeLoad("y"), last + kStep, std::bit_cast<double>(0x7ff8000000000001));
   ASSERT_TRUE(nan.ok()) << nan.status();
   EXPECT_EQ(nan->status, 204) << nan->body;
 
@@ -349,15 +337,13 @@ TEST(Server, StaleSeriesStaysEndedAfterRestart) {
   InProcessAdapter adapter;
   WriteSeries(adapter.port(), {"x"}, 0, 40);
   const int64_t last = kT0 + 39 * kStep;
-  absl::StatusOr<HttpResult> stale =
-      WriteOne(adapter.port(), NodeLoad("x"), last + kStep,
-               std::bit_cast<double>(0x7ff0000000000002));
+  absl::StatusOr<HttpResult> stale = WriteOne(adapter.port(), NodeLoad("x"), last + kStep,
+                                              std::bit_cast<double>(0x7ff0000000000002));
   ASSERT_TRUE(stale.ok()) << stale.status();
   ASSERT_EQ(stale->status, 204) << stale->body;
   adapter.Restart();
-  const std::vector<SeriesData> got =
-      Read(adapter.port(), kT0, last + kHour,
-           {Eq("__name__", kForecast), Eq("value_type", "yhat")});
+  const std::vector<SeriesData> got = Read(adapter.port(), kT0, last + kHour,
+                                           {Eq("__name__", kForecast), Eq("value_type", "yhat")});
   ASSERT_EQ(got.size(), 1u);
   EXPECT_EQ(got[0].samples.back().first, last)
       << "the stale marker was acknowledged before the restart; the series "
@@ -372,8 +358,7 @@ TEST(Server, DuplicateBatchIsAcknowledgedCountedAndChangesNothing) {
   const uint16_t port = adapter.port();
   WriteSeries(port, {"x"}, 0, 30);
   const int64_t end = kT0 + 29 * kStep + kHour;
-  const std::vector<SeriesData> before =
-      Read(port, kT0, end, {Eq("__name__", kForecast)});
+  const std::vector<SeriesData> before = Read(port, kT0, end, {Eq("__name__", kForecast)});
   ASSERT_EQ(before.size(), 5u);
   // Prometheus re-sends a batch whose answer timed out: the last ten.
   WriteSeries(port, {"x"}, 20, 10);
@@ -382,8 +367,7 @@ TEST(Server, DuplicateBatchIsAcknowledgedCountedAndChangesNothing) {
   WriteSeries(port, {"x"}, 29, 1);
   EXPECT_EQ(Scrape(port, Rejected("duplicate")), 2);
   EXPECT_EQ(Scrape(port, "kad_samples_modelled_total"), 30);
-  EXPECT_EQ(DiffSeries(Read(port, kT0, end, {Eq("__name__", kForecast)}), before),
-            "");
+  EXPECT_EQ(DiffSeries(Read(port, kT0, end, {Eq("__name__", kForecast)}), before), "");
 }
 
 TEST(Server, OutOfOrderSampleIsCountedAndSkipped) {
@@ -395,8 +379,7 @@ TEST(Server, OutOfOrderSampleIsCountedAndSkipped) {
   EXPECT_EQ(r->status, 204) << r->body;
   EXPECT_EQ(Scrape(port, Rejected("out_of_order")), 1);
   const std::vector<SeriesData> got =
-      Read(port, kT0, kT0 + 19 * kStep,
-           {Eq("__name__", kForecast), Eq("value_type", "anomaly")});
+      Read(port, kT0, kT0 + 19 * kStep, {Eq("__name__", kForecast), Eq("value_type", "anomaly")});
   ASSERT_EQ(got.size(), 1u);
   ASSERT_EQ(got[0].samples.size(), 10u);
   EXPECT_EQ(got[0].samples.front().first, kT0 + 10 * kStep);
@@ -415,9 +398,7 @@ TEST(Server, UnselectedSeriesIsCountedAndGetsNoForecast) {
   EXPECT_EQ(r->status, 204) << r->body;
   EXPECT_EQ(Scrape(port, Rejected("not_selected")), 10);
   EXPECT_EQ(Scrape(port, "kad_active_series"), 0);
-  EXPECT_TRUE(Read(port, kT0, kT0 + kHour,
-                   {Matcher(PbMatcher::RE, "__name__", ".+")})
-                  .empty());
+  EXPECT_TRUE(Read(port, kT0, kT0 + kHour, {Matcher(PbMatcher::RE, "__name__", ".+")}).empty());
 }
 
 TEST(Server, SamplesReadReturnsSortedLabeledSeriesWithFuturePoints) {
@@ -427,16 +408,13 @@ TEST(Server, SamplesReadReturnsSortedLabeledSeriesWithFuturePoints) {
   const int64_t last = kT0 + 39 * kStep;
 
   // Prometheus adds an EQ matcher per external label (cluster="a").
-  const std::vector<SeriesData> yhat = Read(
-      port, kT0, last + 2 * kHour,
-      {Eq("__name__", kForecast), Eq("cluster", "a"), Eq("value_type", "yhat")});
+  const std::vector<SeriesData> yhat =
+      Read(port, kT0, last + 2 * kHour,
+           {Eq("__name__", kForecast), Eq("cluster", "a"), Eq("value_type", "yhat")});
   ASSERT_EQ(yhat.size(), 1u);
-  const LabelPairs want = {{"__name__", kForecast},
-                           {"cluster", "a"},
-                           {"instance", "x"},
-                           {"job", "node"},
-                           {"source_metric", "node_load1"},
-                           {"value_type", "yhat"}};
+  const LabelPairs want = {
+      {"__name__", kForecast},         {"cluster", "a"},      {"instance", "x"}, {"job", "node"},
+      {"source_metric", "node_load1"}, {"value_type", "yhat"}};
   EXPECT_EQ(yhat[0].labels, want);
   const auto& samples = yhat[0].samples;
   ASSERT_GT(samples.size(), 40u);
@@ -459,15 +437,13 @@ TEST(Server, SamplesReadReturnsSortedLabeledSeriesWithFuturePoints) {
     EXPECT_EQ(s.samples.back().first, band ? last + kHour : last) << type;
     EXPECT_EQ(s.samples.front().first, kT0) << type;
   }
-  EXPECT_TRUE(Read(port, kT0, last, {Eq("__name__", kForecast), Eq("cluster", "b")})
-                  .empty());
+  EXPECT_TRUE(Read(port, kT0, last, {Eq("__name__", kForecast), Eq("cluster", "b")}).empty());
 }
 
 TEST(Server, SeriesHintReturnsSeriesWithoutSamples) {
   InProcessAdapter adapter;
   WriteSeries(adapter.port(), {"x", "y"}, 0, 10);
-  prometheus::Query query =
-      MakeQuery(kT0, kT0 + kHour, {Eq("__name__", kForecast)});
+  prometheus::Query query = MakeQuery(kT0, kT0 + kHour, {Eq("__name__", kForecast)});
   query.mutable_hints()->set_func("series");
   absl::StatusOr<prometheus::ReadResponse> r = ReadSamples(adapter.port(), query);
   ASSERT_TRUE(r.ok()) << r.status();
@@ -481,8 +457,8 @@ TEST(Server, StreamedChunksEqualTheSamplesAnswer) {
   const uint16_t port = adapter.port();
   // 300 samples: several 120-sample chunks per series.
   WriteSeries(port, {"x", "y", "z"}, 0, 300);
-  const prometheus::Query query = MakeQuery(
-      kT0, kT0 + 300 * kStep + kHour, {Matcher(PbMatcher::RE, "instance", "x|z")});
+  const prometheus::Query query =
+      MakeQuery(kT0, kT0 + 300 * kStep + kHour, {Matcher(PbMatcher::RE, "instance", "x|z")});
 
   prometheus::ReadRequest request;
   *request.add_queries() = query;
@@ -510,8 +486,7 @@ TEST(Server, ReadOverTheSampleLimitIsTooLarge) {
   InProcessAdapter adapter({.read_sample_limit = 100});
   WriteSeries(adapter.port(), {"x"}, 0, 30);
   prometheus::ReadRequest request;
-  *request.add_queries() =
-      MakeQuery(kT0, kT0 + kHour, {Eq("__name__", kForecast)});
+  *request.add_queries() = MakeQuery(kT0, kT0 + kHour, {Eq("__name__", kForecast)});
   absl::StatusOr<HttpResult> r = kad::testing::PostRead(adapter.port(), request);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->status, 413);
@@ -531,10 +506,8 @@ TEST(Server, MetricsShowForecastGaugesAndSelfMetrics) {
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->status, 200);
   EXPECT_THAT(r->Header("content-type"), HasSubstr("text/plain"));
-  EXPECT_THAT(r->body,
-              HasSubstr("# TYPE predicted_node_load_holt_winters gauge\n"));
-  for (const char* type :
-       {"yhat", "yhat_lower", "yhat_upper", "anomaly", "anomaly_score"}) {
+  EXPECT_THAT(r->body, HasSubstr("# TYPE predicted_node_load_holt_winters gauge\n"));
+  for (const char* type : {"yhat", "yhat_lower", "yhat_upper", "anomaly", "anomaly_score"}) {
     const std::string series = Gauge("x", type);
     EXPECT_TRUE(FindMetric(r->body, series).has_value()) << series;
   }
@@ -552,8 +525,7 @@ TEST(Server, RegexMatchersAreFullyAnchoredRe2) {
     std::vector<std::string> out;
     for (const SeriesData& s :
          Read(port, kT0, kT0 + 4 * kStep,
-              {Matcher(PbMatcher::RE, "instance", std::move(regex)),
-               Eq("value_type", "yhat")})) {
+              {Matcher(PbMatcher::RE, "instance", std::move(regex)), Eq("value_type", "yhat")})) {
       out.push_back(LabelOf(s, "instance"));
     }
     return out;
@@ -565,8 +537,7 @@ TEST(Server, RegexMatchersAreFullyAnchoredRe2) {
   EXPECT_EQ(instances(".*node1"), V({"node1", "xnode1"}));
   EXPECT_EQ(instances("(?i)NODE1"), V({"node1"}));
   prometheus::ReadRequest bad;
-  *bad.add_queries() =
-      MakeQuery(kT0, kT0 + kStep, {Matcher(PbMatcher::RE, "instance", "(")});
+  *bad.add_queries() = MakeQuery(kT0, kT0 + kStep, {Matcher(PbMatcher::RE, "instance", "(")});
   absl::StatusOr<HttpResult> r = kad::testing::PostRead(port, bad);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->status, 400);

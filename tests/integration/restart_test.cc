@@ -80,9 +80,7 @@ std::vector<Batch> MakeBatches(const std::vector<std::vector<double>>& values,
   std::vector<std::pair<int, int>> entries;
   for (int i = 0; i < kSteps; ++i) {
     for (int s : series) {
-      builder.Add({{"__name__", "restart_load"},
-                   {"instance", Instance(s)},
-                   {"job", "node"}},
+      builder.Add({{"__name__", "restart_load"}, {"instance", Instance(s)}, {"job", "node"}},
                   kT0 + i * kStep, values[s][i]);
       entries.emplace_back(s, i);
       if (builder.size() == kBatchEntries) {
@@ -111,9 +109,7 @@ struct Forecasts {
 
 absl::StatusOr<std::vector<SeriesData>> ReadAll(uint16_t port, int64_t end) {
   absl::StatusOr<prometheus::ReadResponse> r = ReadSamples(
-      port, MakeQuery(kT0, end,
-                      {Matcher(prometheus::LabelMatcher::EQ, "__name__",
-                               kForecast)}));
+      port, MakeQuery(kT0, end, {Matcher(prometheus::LabelMatcher::EQ, "__name__", kForecast)}));
   if (!r.ok()) return r.status();
   return SeriesOf(r->results(0));
 }
@@ -123,8 +119,7 @@ absl::StatusOr<Forecasts> ReadForecasts(uint16_t port) {
   absl::StatusOr<std::vector<SeriesData>> history = ReadAll(port, kLastT);
   if (!history.ok()) return history.status();
   f.history = *std::move(history);
-  absl::StatusOr<std::vector<SeriesData>> future =
-      ReadAll(port, kLastT + kHour);
+  absl::StatusOr<std::vector<SeriesData>> future = ReadAll(port, kLastT + kHour);
   if (!future.ok()) return future.status();
   f.with_future = *std::move(future);
   return f;
@@ -134,8 +129,7 @@ absl::Status Send(uint16_t port, const Batch& batch) {
   absl::StatusOr<HttpResult> r = RemoteWrite(port, batch.request);
   if (!r.ok()) return r.status();
   if (r->status != 204) {
-    return absl::InternalError(
-        absl::StrCat("remote write answered ", r->status, ": ", r->body));
+    return absl::InternalError(absl::StrCat("remote write answered ", r->status, ": ", r->body));
   }
   return absl::OkStatus();
 }
@@ -144,8 +138,7 @@ class RestartTest : public ::testing::Test {
  protected:
   void SetUp() override {
     const char* binary = getenv("KAD_BINARY");
-    ASSERT_NE(binary, nullptr)
-        << "set KAD_BINARY to the k8s-anomaly-detector binary (ctest does)";
+    ASSERT_NE(binary, nullptr) << "set KAD_BINARY to the k8s-anomaly-detector binary (ctest does)";
     binary_ = binary;
     char dir_template[] = "/tmp/kad_restart_test_XXXXXX";
     ASSERT_NE(mkdtemp(dir_template), nullptr);
@@ -167,12 +160,11 @@ class RestartTest : public ::testing::Test {
   AdapterProcess* Start(const std::string& storage) {
     auto p = std::make_unique<AdapterProcess>(
         binary_,
-        std::vector<std::string>{
-            absl::StrCat("--config.file=", root_, "/environment.yaml"),
-            absl::StrCat("--web.listen-address=127.0.0.1:", port_),
-            absl::StrCat("--storage.path=", root_, "/", storage),
-            // The samples are from 2026-01-01, whatever today is.
-            "--storage.retention=10y", "--storage.checkpoint-interval=1s"},
+        std::vector<std::string>{absl::StrCat("--config.file=", root_, "/environment.yaml"),
+                                 absl::StrCat("--web.listen-address=127.0.0.1:", port_),
+                                 absl::StrCat("--storage.path=", root_, "/", storage),
+                                 // The samples are from 2026-01-01, whatever today is.
+                                 "--storage.retention=10y", "--storage.checkpoint-interval=1s"},
         absl::StrCat(root_, "/", storage, ".log"));
     const absl::Status started = p->Start();
     EXPECT_TRUE(started.ok()) << started;
@@ -210,8 +202,7 @@ class RestartTest : public ::testing::Test {
     // The streamed encoding carries the same forecasts.
     absl::StatusOr<std::vector<SeriesData>> streamed = ReadChunked(
         port_, MakeQuery(kT0, kLastT + kHour,
-                         {Matcher(prometheus::LabelMatcher::EQ, "__name__",
-                                  kForecast)}));
+                         {Matcher(prometheus::LabelMatcher::EQ, "__name__", kForecast)}));
     ASSERT_TRUE(streamed.ok()) << streamed.status();
     EXPECT_EQ(DiffSeries(*streamed, want.with_future), "");
   }
@@ -254,8 +245,7 @@ TEST_F(RestartTest, KillAfterAcknowledgedBatchLosesNothingAndForecastsMatch) {
   // series' last timestamp (duplicate); the older ones are behind it.
   ASSERT_TRUE(Send(port_, batches[19]).ok());
   EXPECT_EQ(Scrape("kad_samples_rejected_total{reason=\"duplicate\"}"), kSeries);
-  EXPECT_EQ(Scrape("kad_samples_rejected_total{reason=\"out_of_order\"}"),
-            kBatchEntries - kSeries);
+  EXPECT_EQ(Scrape("kad_samples_rejected_total{reason=\"out_of_order\"}"), kBatchEntries - kSeries);
   EXPECT_EQ(Scrape("kad_samples_modelled_total"), 0);
 
   for (int i = 20; i < 32; ++i) ASSERT_TRUE(Send(port_, batches[i]).ok()) << i;
@@ -305,9 +295,8 @@ TEST_F(RestartTest, KillWithRequestsInFlightKeepsEveryAcknowledgedBatch) {
   {
     std::unique_lock<std::mutex> lock(mu);
     // A quarter of the way through, every sender is mid-stream.
-    const bool reached = acked_cv.wait_for(lock, std::chrono::seconds(60), [&] {
-      return total_acked >= 8;
-    });
+    const bool reached =
+        acked_cv.wait_for(lock, std::chrono::seconds(60), [&] { return total_acked >= 8; });
     EXPECT_TRUE(reached) << "only " << total_acked << " batches acknowledged";
   }
   ASSERT_TRUE(c->Kill().ok());
@@ -321,10 +310,8 @@ TEST_F(RestartTest, KillWithRequestsInFlightKeepsEveryAcknowledgedBatch) {
   // Every acknowledged sample has its forecast point.
   absl::StatusOr<prometheus::ReadResponse> stored = ReadSamples(
       port_, MakeQuery(kT0, kLastT,
-                       {Matcher(prometheus::LabelMatcher::EQ, "__name__",
-                                kForecast),
-                        Matcher(prometheus::LabelMatcher::EQ, "value_type",
-                                "anomaly")}));
+                       {Matcher(prometheus::LabelMatcher::EQ, "__name__", kForecast),
+                        Matcher(prometheus::LabelMatcher::EQ, "value_type", "anomaly")}));
   ASSERT_TRUE(stored.ok()) << stored.status();
   std::map<std::string, std::set<int64_t>> times;  // by instance
   for (const SeriesData& s : SeriesOf(stored->results(0))) {
@@ -339,8 +326,8 @@ TEST_F(RestartTest, KillWithRequestsInFlightKeepsEveryAcknowledgedBatch) {
     for (int b = 0; b < acked[k]; ++b) {
       for (const auto& [series, step] : batches[k][b].entries) {
         ASSERT_TRUE(times[Instance(series)].count(kT0 + step * kStep))
-            << Instance(series) << " step " << step << " of acknowledged batch "
-            << b << " of sender " << k << " is missing";
+            << Instance(series) << " step " << step << " of acknowledged batch " << b
+            << " of sender " << k << " is missing";
         ++checked;
       }
     }

@@ -22,8 +22,8 @@ TEST(ParseDurationMs, AcceptsPrometheusDurationsAndBareSeconds) {
       {"1d", 86'400'000},
       {"1w", 604'800'000},
       {"1y", 31'536'000'000},
-      {"1y1w1d1h1m1s1ms", 31'536'000'000 + 604'800'000 + 86'400'000 +
-                              3'600'000 + 60'000 + 1'000 + 1},
+      {"1y1w1d1h1m1s1ms",
+       31'536'000'000 + 604'800'000 + 86'400'000 + 3'600'000 + 60'000 + 1'000 + 1},
       {"0s", 0},
       {"480", 480'000},  // retrain_scheduling_seconds: "480"
       {"0", 0},
@@ -70,11 +70,9 @@ TEST(ParseDurationMs, RejectsMalformedNegativeOverflowingAndUnknownUnits) {
 TEST(ParseDurationMs, ErrorNamesTheTextAndTheProblem) {
   absl::Status s = ParseDurationMs("5x").status();
   EXPECT_NE(s.message().find("\"5x\""), absl::string_view::npos) << s;
-  EXPECT_NE(s.message().find("unknown unit \"x\""), absl::string_view::npos)
-      << s;
+  EXPECT_NE(s.message().find("unknown unit \"x\""), absl::string_view::npos) << s;
   s = ParseDurationMs("1m1h").status();
-  EXPECT_NE(s.message().find("largest unit first"), absl::string_view::npos)
-      << s;
+  EXPECT_NE(s.message().find("largest unit first"), absl::string_view::npos) << s;
 }
 
 }  // namespace

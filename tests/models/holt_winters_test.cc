@@ -27,19 +27,17 @@ constexpr double kAmplitude = 10;
 constexpr double kNoise = 0.5;
 
 double DailySine(int64_t t_ms) {
-  return kMean + kAmplitude * std::sin(2 * std::numbers::pi *
-                                       static_cast<double>(t_ms) / kDayMs);
+  return kMean + kAmplitude * std::sin(2 * std::numbers::pi * static_cast<double>(t_ms) / kDayMs);
 }
 
 std::unique_ptr<HoltWinters> NewModel(HoltWintersOptions options = {}) {
   EXPECT_TRUE(options.Validate().ok()) << options.Validate();
-  return std::make_unique<HoltWinters>(
-      std::make_shared<const HoltWintersOptions>(options));
+  return std::make_unique<HoltWinters>(std::make_shared<const HoltWintersOptions>(options));
 }
 
 // Feeds the noisy daily sine over [from, to) every `step`; returns the next t.
-int64_t FeedSine(Forecaster& m, std::mt19937_64& rng, int64_t from_ms,
-                 int64_t to_ms, int64_t step_ms = kStepMs) {
+int64_t FeedSine(Forecaster& m, std::mt19937_64& rng, int64_t from_ms, int64_t to_ms,
+                 int64_t step_ms = kStepMs) {
   std::normal_distribution<double> noise(0, kNoise);
   int64_t t = from_ms;
   for (; t < to_ms; t += step_ms) m.Observe(t, DailySine(t) + noise(rng));
@@ -47,8 +45,7 @@ int64_t FeedSine(Forecaster& m, std::mt19937_64& rng, int64_t from_ms,
 }
 
 bool Finite(const Verdict& v) {
-  return std::isfinite(v.forecast.yhat) &&
-         std::isfinite(v.forecast.yhat_lower) &&
+  return std::isfinite(v.forecast.yhat) && std::isfinite(v.forecast.yhat_lower) &&
          std::isfinite(v.forecast.yhat_upper) && std::isfinite(v.anomaly_score);
 }
 
@@ -56,8 +53,7 @@ bool Finite(const Verdict& v) {
 double MaxHourAheadError(const Forecaster& m, int64_t now_ms) {
   double worst = 0;
   for (int64_t h = 60'000; h <= kHourMs; h += 60'000) {
-    worst = std::max(
-        worst, std::abs(m.Predict(now_ms + h).yhat - DailySine(now_ms + h)));
+    worst = std::max(worst, std::abs(m.Predict(now_ms + h).yhat - DailySine(now_ms + h)));
   }
   return worst;
 }
@@ -89,9 +85,7 @@ void LearnsDailySeasonAt(int64_t step_ms) {
 TEST(HoltWinters, LearnsDailySeason) { LearnsDailySeasonAt(kStepMs); }
 
 // Smoothing is per unit of time, so a slower scrape learns the same shape.
-TEST(HoltWinters, LearnsDailySeasonAtOneMinuteScrapes) {
-  LearnsDailySeasonAt(60'000);
-}
+TEST(HoltWinters, LearnsDailySeasonAtOneMinuteScrapes) { LearnsDailySeasonAt(60'000); }
 
 TEST(HoltWinters, FlagsSpikeOnSeason) {
   std::mt19937_64 rng(2);
@@ -126,8 +120,7 @@ TEST(HoltWinters, FlagsSpikeOnSeason) {
     if (spikes > 0 && phase < kWatch) {
       after_score_sum += v.anomaly_score;
       if (phase >= 2) {
-        worst_after_error = std::max(worst_after_error,
-                                     std::abs(v.forecast.yhat - DailySine(t)));
+        worst_after_error = std::max(worst_after_error, std::abs(v.forecast.yhat - DailySine(t)));
       }
       ++after;
     }
@@ -142,9 +135,8 @@ TEST(HoltWinters, FlagsSpikeOnSeason) {
   EXPECT_LT(worst_after_error, 3 * kNoise);
   // And the learnt shape survived all the spikes.
   EXPECT_LT(MaxHourAheadError(*m, t), 0.15 * kAmplitude);
-  std::cout << "[ measured ] spikes detected " << detected << "/" << spikes
-            << ", false positives " << false_positives << "/" << normal << " ("
-            << 100 * fp_rate << "%)\n";
+  std::cout << "[ measured ] spikes detected " << detected << "/" << spikes << ", false positives "
+            << false_positives << "/" << normal << " (" << 100 * fp_rate << "%)\n";
 }
 
 TEST(HoltWinters, AnomalyIsExactlyScoreAboveOneAfterWarmUp) {
@@ -165,9 +157,8 @@ TEST(HoltWinters, AnomalyIsExactlyScoreAboveOneAfterWarmUp) {
     const Forecast& f = verdict.forecast;
     ASSERT_LT(f.yhat_lower, f.yhat);
     ASSERT_LT(f.yhat, f.yhat_upper);
-    const double expected_score = v >= f.yhat
-                                      ? (v - f.yhat) / (f.yhat_upper - f.yhat)
-                                      : (f.yhat - v) / (f.yhat - f.yhat_lower);
+    const double expected_score = v >= f.yhat ? (v - f.yhat) / (f.yhat_upper - f.yhat)
+                                              : (f.yhat - v) / (f.yhat - f.yhat_lower);
     EXPECT_NEAR(verdict.anomaly_score, expected_score, 1e-12 * expected_score);
     const bool inside = f.yhat_lower <= v && v <= f.yhat_upper;
     EXPECT_EQ(inside, verdict.anomaly_score <= 1) << i;
@@ -207,8 +198,8 @@ TEST(HoltWinters, ConstantSeriesHasANonZeroBand) {
     const Forecast f = m->Predict(kStartMs + 1000 * kStepMs);
     EXPECT_DOUBLE_EQ(f.yhat, constant);
     // A 1% step off a constant is news.
-    const Verdict v = m->Observe(kStartMs + 1000 * kStepMs,
-                                 constant + 0.01 * std::abs(constant) + 1e-3);
+    const Verdict v =
+        m->Observe(kStartMs + 1000 * kStepMs, constant + 0.01 * std::abs(constant) + 1e-3);
     EXPECT_TRUE(v.anomaly) << constant;
   }
 }
@@ -244,16 +235,14 @@ TEST(HoltWinters, HugeValuesStayFinite) {
   bool flagged_spike = false;
   for (int i = 0; i < 20'000; ++i) {
     const int64_t t = kStartMs + i * kStepMs;
-    const double v = 1e12 + 1e10 * std::sin(i / 500.0) + noise(rng) +
-                     (i % 5000 == 4999 ? 1e13 : 0);
+    const double v = 1e12 + 1e10 * std::sin(i / 500.0) + noise(rng) + (i % 5000 == 4999 ? 1e13 : 0);
     const Verdict verdict = m->Observe(t, v);
     ASSERT_TRUE(Finite(verdict)) << i;
     if (i % 5000 == 4999) flagged_spike |= verdict.anomaly;
   }
   EXPECT_TRUE(flagged_spike);
   const Forecast f = m->Predict(kStartMs + 20'000 * kStepMs + kDayMs);
-  EXPECT_TRUE(std::isfinite(f.yhat) && std::isfinite(f.yhat_upper) &&
-              std::isfinite(f.yhat_lower));
+  EXPECT_TRUE(std::isfinite(f.yhat) && std::isfinite(f.yhat_upper) && std::isfinite(f.yhat_lower));
 }
 
 // Values whose differences overflow a double make the model start over
@@ -264,8 +253,7 @@ TEST(HoltWinters, OverflowingValuesRestartInsteadOfPoisoning) {
   for (int i = 0; i < 100; ++i, t += kStepMs) {
     const Verdict v = m->Observe(t, (i % 2 == 0 ? 1 : -1) * 1.7e308);
     EXPECT_FALSE(std::isnan(v.forecast.yhat) || std::isnan(v.anomaly_score) ||
-                 std::isnan(v.forecast.yhat_lower) ||
-                 std::isnan(v.forecast.yhat_upper))
+                 std::isnan(v.forecast.yhat_lower) || std::isnan(v.forecast.yhat_upper))
         << i;
   }
   Verdict v;
@@ -342,8 +330,7 @@ TEST(HoltWinters, RestoreRejectsCorruptOrForeignStateAndKeepsItsOwn) {
   std::string own;
   m->SerializeTo(&own);
   auto expect_rejected = [&](std::string_view state, std::string_view what) {
-    EXPECT_EQ(m->Restore(state).code(), absl::StatusCode::kInvalidArgument)
-        << what;
+    EXPECT_EQ(m->Restore(state).code(), absl::StatusCode::kInvalidArgument) << what;
     std::string now;
     m->SerializeTo(&now);
     EXPECT_EQ(now, own) << what << " changed the model";
@@ -396,9 +383,8 @@ TEST(HoltWinters, StateIsSmall) {
   // A million series in about 1.5 GB: the profile plus a few hundred bytes.
   EXPECT_LE(sizeof(HoltWinters), 512u);
   EXPECT_LE(m->MemoryBytes(), 288 * sizeof(float) + 512);
-  std::cout << "[ measured ] serialized " << state.size() << " B, in memory "
-            << m->MemoryBytes() << " B (sizeof " << sizeof(HoltWinters)
-            << ")\n";
+  std::cout << "[ measured ] serialized " << state.size() << " B, in memory " << m->MemoryBytes()
+            << " B (sizeof " << sizeof(HoltWinters) << ")\n";
 
   HoltWintersOptions no_season;
   no_season.season_ms = 0;
@@ -448,11 +434,11 @@ TEST(HoltWinters, RetrainRefitsTheCorrectionAndKeepsForecastsSane) {
     error_retrained += std::abs(r.forecast.yhat - v);
   }
   EXPECT_LT(error_retrained, 0.8 * error_as_is);
-  std::cout << "[ measured ] one-step error after retrain "
-            << error_retrained / 480 << " vs " << error_as_is / 480 << "\n";
+  std::cout << "[ measured ] one-step error after retrain " << error_retrained / 480 << " vs "
+            << error_as_is / 480 << "\n";
   // Forecasts an hour ahead are still around the season, not extrapolated.
-  EXPECT_NEAR(retrained->Predict(t + kHourMs).yhat,
-              as_is->Predict(t + kHourMs).yhat, 0.5 * kAmplitude);
+  EXPECT_NEAR(retrained->Predict(t + kHourMs).yhat, as_is->Predict(t + kHourMs).yhat,
+              0.5 * kAmplitude);
 }
 
 TEST(HoltWinters, RetrainOnAFreshOrTinyModelIsHarmless) {
@@ -493,8 +479,7 @@ TEST(HoltWintersOptions, FromArgsParsesEveryArg) {
   EXPECT_EQ(o->scale_half_life_ms, 2 * kHourMs);
   EXPECT_NE(o->Fingerprint(), HoltWintersOptions{}.Fingerprint());
 
-  absl::StatusOr<HoltWintersOptions> none =
-      HoltWintersOptions::FromArgs({{"season", "none"}});
+  absl::StatusOr<HoltWintersOptions> none = HoltWintersOptions::FromArgs({{"season", "none"}});
   ASSERT_TRUE(none.ok()) << none.status();
   EXPECT_EQ(none->season_ms, 0);
 }

@@ -25,15 +25,13 @@ TEST(Registry, UnknownKindIsRejectedListingKnownKinds) {
 
 TEST(Registry, DefaultKindIsAKnownKind) {
   const std::vector<std::string_view> kinds = ModelKinds();
-  EXPECT_NE(std::find(kinds.begin(), kinds.end(), DefaultModelKind()),
-            kinds.end());
+  EXPECT_NE(std::find(kinds.begin(), kinds.end(), DefaultModelKind()), kinds.end());
   EXPECT_EQ(DefaultModelKind(), "holt_winters");
   EXPECT_TRUE(MakeModelFactory(DefaultModelKind(), {}).ok());
 }
 
 TEST(Registry, UnknownArgIsNamedWithTheValidArgs) {
-  absl::StatusOr<ModelFactory> f =
-      MakeModelFactory("holt_winters", {{"seasonality", "1d"}});
+  absl::StatusOr<ModelFactory> f = MakeModelFactory("holt_winters", {{"seasonality", "1d"}});
   ASSERT_EQ(f.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(Message(f.status()), HasSubstr("\"seasonality\""));
   EXPECT_THAT(Message(f.status()), HasSubstr("band_sigmas"));
@@ -64,10 +62,9 @@ TEST(Registry, UnparsableOrInvalidArgIsNamed) {
 }
 
 TEST(Registry, FactoryAppliesArgsToEveryInstance) {
-  absl::StatusOr<ModelFactory> narrow =
-      MakeModelFactory("holt_winters", {{"band_sigmas", "3"}});
-  absl::StatusOr<ModelFactory> wide = MakeModelFactory(
-      "holt_winters", {{"band_sigmas", "6"}, {"season", "none"}});
+  absl::StatusOr<ModelFactory> narrow = MakeModelFactory("holt_winters", {{"band_sigmas", "3"}});
+  absl::StatusOr<ModelFactory> wide =
+      MakeModelFactory("holt_winters", {{"band_sigmas", "6"}, {"season", "none"}});
   ASSERT_TRUE(narrow.ok()) << narrow.status();
   ASSERT_TRUE(wide.ok()) << wide.status();
   EXPECT_EQ(narrow->kind, "holt_winters");
@@ -80,8 +77,7 @@ TEST(Registry, FactoryAppliesArgsToEveryInstance) {
   }
   const Forecast fa = a->Predict(100 * 15'000);
   const Forecast fb = b->Predict(100 * 15'000);
-  EXPECT_GT(fb.yhat_upper - fb.yhat_lower,
-            1.5 * (fa.yhat_upper - fa.yhat_lower));
+  EXPECT_GT(fb.yhat_upper - fb.yhat_lower, 1.5 * (fa.yhat_upper - fa.yhat_lower));
 }
 
 }  // namespace

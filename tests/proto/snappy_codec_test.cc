@@ -26,8 +26,7 @@ std::string BodyLikeText(size_t size) {
 }
 
 TEST(SnappyCodec, RoundTripsBodies) {
-  for (size_t size : {size_t{0}, size_t{1}, size_t{100}, size_t{70000},
-                      size_t{1} << 20}) {
+  for (size_t size : {size_t{0}, size_t{1}, size_t{100}, size_t{70000}, size_t{1} << 20}) {
     const std::string raw = BodyLikeText(size);
     std::string compressed;
     SnappyCompress(raw, &compressed);
@@ -54,8 +53,7 @@ TEST(SnappyCodec, RejectsDeclaredLengthOverLimit) {
   std::string compressed;
   SnappyCompress(raw, &compressed);
   std::string out;
-  EXPECT_EQ(SnappyUncompress(compressed, 999, &out).code(),
-            absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(SnappyUncompress(compressed, 999, &out).code(), absl::StatusCode::kResourceExhausted);
   EXPECT_TRUE(SnappyUncompress(compressed, 1000, &out).ok());
 }
 
@@ -65,8 +63,7 @@ TEST(SnappyCodec, ChecksDeclaredLengthBeforeAllocating) {
   std::string out;
   const absl::Status status = SnappyUncompress(bomb, 64 << 20, &out);
   EXPECT_EQ(status.code(), absl::StatusCode::kResourceExhausted);
-  EXPECT_NE(status.message().find("4294967295"), std::string::npos)
-      << status;
+  EXPECT_NE(status.message().find("4294967295"), std::string::npos) << status;
   EXPECT_LT(out.capacity(), size_t{1} << 20);
 }
 
@@ -82,8 +79,7 @@ TEST(SnappyCodec, RejectsGarbage) {
   std::string compressed;
   SnappyCompress(BodyLikeText(5000), &compressed);
   compressed.resize(compressed.size() / 2);
-  EXPECT_EQ(SnappyUncompress(compressed, 1 << 20, &out).code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(SnappyUncompress(compressed, 1 << 20, &out).code(), absl::StatusCode::kInvalidArgument);
   EXPECT_TRUE(out.empty());
 }
 

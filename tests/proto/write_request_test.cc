@@ -2,15 +2,15 @@
 // parser as the oracle.
 #include "proto/write_request.h"
 
+#include <google/protobuf/stubs/logging.h>
+#include <google/protobuf/unknown_field_set.h>
+
 #include <bit>
 #include <cstdint>
 #include <limits>
 #include <random>
 #include <string>
 #include <vector>
-
-#include <google/protobuf/stubs/logging.h>
-#include <google/protobuf/unknown_field_set.h>
 
 #include "gtest/gtest.h"
 #include "prometheus/remote.pb.h"
@@ -37,8 +37,7 @@ void AppendTag(uint32_t field, uint32_t wire_type, std::string* out) {
   AppendVarint((uint64_t{field} << 3) | wire_type, out);
 }
 
-void AppendLengthDelimited(uint32_t field, std::string_view bytes,
-                           std::string* out) {
+void AppendLengthDelimited(uint32_t field, std::string_view bytes, std::string* out) {
   AppendTag(field, 2, out);
   AppendVarint(bytes.size(), out);
   out->append(bytes);
@@ -50,8 +49,7 @@ void AppendFixed64(uint32_t field, uint64_t bits, std::string* out) {
 }
 
 // Compares every decoded field with what the generated parser produced.
-void ExpectMatchesOracle(const prometheus::WriteRequest& want,
-                         const WriteRequestView& got) {
+void ExpectMatchesOracle(const prometheus::WriteRequest& want, const WriteRequestView& got) {
   ASSERT_EQ(got.series.size(), static_cast<size_t>(want.timeseries_size()));
   size_t histograms = 0;
   size_t exemplars = 0;
@@ -81,25 +79,30 @@ void ExpectMatchesOracle(const prometheus::WriteRequest& want,
     // Enum values this decoder does not know read as unknown.
     const int want_type = type <= 7 ? type : 0;
     EXPECT_EQ(static_cast<int>(got.metadata[i].type), want_type);
-    EXPECT_EQ(got.metadata[i].family_name,
-              want.metadata(i).metric_family_name());
+    EXPECT_EQ(got.metadata[i].family_name, want.metadata(i).metric_family_name());
   }
 }
 
 constexpr const char* kLabelNames[] = {"__name__", "container", "instance",
                                        "job",      "namespace", "pod"};
 constexpr std::string_view kLabelValues[] = {
-    "node_load1", "kube-system", "10.0.0.1:9100", "", "ünïcødé ✓ 日本語",
-    "a\nb\"c",    "🙂",          std::string_view("nul\0byte", 8)};
+    "node_load1",       "kube-system", "10.0.0.1:9100", "",
+    "ünïcødé ✓ 日本語", "a\nb\"c",     "🙂",          std::string_view("nul\0byte", 8)};
 
 double InterestingValue(std::mt19937_64& rng) {
   switch (rng() % 8) {
-    case 0: return std::bit_cast<double>(uint64_t{0x7ff0000000000002});  // stale
-    case 1: return std::bit_cast<double>(uint64_t{0x7ff8000000000001});
-    case 2: return -0.0;
-    case 3: return std::numeric_limits<double>::infinity();
-    case 4: return std::numeric_limits<double>::denorm_min();
-    default: return std::uniform_real_distribution<double>(-1e9, 1e9)(rng);
+    case 0:
+      return std::bit_cast<double>(uint64_t{0x7ff0000000000002});  // stale
+    case 1:
+      return std::bit_cast<double>(uint64_t{0x7ff8000000000001});
+    case 2:
+      return -0.0;
+    case 3:
+      return std::numeric_limits<double>::infinity();
+    case 4:
+      return std::numeric_limits<double>::denorm_min();
+    default:
+      return std::uniform_real_distribution<double>(-1e9, 1e9)(rng);
   }
 }
 
@@ -151,8 +154,7 @@ prometheus::WriteRequest RandomRequest(uint64_t seed) {
   for (int i = 0; i < num_metadata; ++i) {
     prometheus::MetricMetadata* m = req.add_metadata();
     m->set_type(static_cast<prometheus::MetricMetadata::MetricType>(rng() % 8));
-    m->set_metric_family_name(
-        std::string(kLabelValues[rng() % std::size(kLabelValues)]));
+    m->set_metric_family_name(std::string(kLabelValues[rng() % std::size(kLabelValues)]));
     m->set_help("Help text.");
     m->set_unit("seconds");
   }
@@ -387,8 +389,7 @@ TEST(DecodeWriteRequest, RejectsGroupAndUndefinedWireTypes) {
     absl::Status status = DecodeWriteRequest(top, &view);
     EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
     EXPECT_NE(status.message().find("wire type"), std::string::npos) << status;
-    EXPECT_NE(status.message().find("byte offset 0"), std::string::npos)
-        << status;
+    EXPECT_NE(status.message().find("byte offset 0"), std::string::npos) << status;
 
     std::string series;
     AppendLengthDelimited(1, "\x0a\x01n", &series);  // label {name: "n"}
@@ -398,8 +399,7 @@ TEST(DecodeWriteRequest, RejectsGroupAndUndefinedWireTypes) {
     status = DecodeWriteRequest(body, &view);
     EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
     // Offset 2 (outer tag and length) + 5 (the label field).
-    EXPECT_NE(status.message().find("byte offset 7"), std::string::npos)
-        << status;
+    EXPECT_NE(status.message().find("byte offset 7"), std::string::npos) << status;
   }
 }
 
@@ -410,8 +410,7 @@ TEST(DecodeWriteRequest, RejectsKnownFieldWithWrongWireType) {
   WriteRequestView view;
   const absl::Status status = DecodeWriteRequest(body, &view);
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_NE(status.message().find("WriteRequest.timeseries"), std::string::npos)
-      << status;
+  EXPECT_NE(status.message().find("WriteRequest.timeseries"), std::string::npos) << status;
 }
 
 TEST(DecodeWriteRequest, RejectsOverlongVarint) {
@@ -438,16 +437,14 @@ TEST(DecodeWriteRequest, RejectsLengthPastTheEnd) {
   const absl::Status status = DecodeWriteRequest(body, &view);
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(status.message().find("length 1000"), std::string::npos) << status;
-  EXPECT_NE(status.message().find("byte offset 1"), std::string::npos)
-      << status;
+  EXPECT_NE(status.message().find("byte offset 1"), std::string::npos) << status;
 }
 
 TEST(DecodeWriteRequest, RejectsFieldNumberZero) {
   WriteRequestView view;
   const absl::Status status = DecodeWriteRequest(std::string("\x02\x00", 2), &view);
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_NE(status.message().find("field number 0"), std::string::npos)
-      << status;
+  EXPECT_NE(status.message().find("field number 0"), std::string::npos) << status;
 }
 
 TEST(DecodeWriteRequest, RejectsRemoteWrite2BodyAsUnimplemented) {
@@ -471,8 +468,8 @@ TEST(DecodeWriteRequest, RejectsRemoteWrite2BodyAsUnimplemented) {
 }
 
 // Builds a one-series request with the given labels and one sample.
-std::string SeriesBody(std::vector<std::pair<std::string, std::string>> labels,
-                       double value, int64_t t) {
+std::string SeriesBody(std::vector<std::pair<std::string, std::string>> labels, double value,
+                       int64_t t) {
   prometheus::WriteRequest req;
   prometheus::TimeSeries* ts = req.add_timeseries();
   for (const auto& [name, val] : labels) {
@@ -495,8 +492,7 @@ uint64_t HashOf(const std::string& body) {
 TEST(DecodeWriteRequest, LabelHashDependsOnLabelsOnly) {
   const std::vector<std::pair<std::string, std::string>> labels = {
       {"__name__", "up"}, {"instance", "a:9100"}, {"job", "node"}};
-  EXPECT_EQ(HashOf(SeriesBody(labels, 1, 1000)),
-            HashOf(SeriesBody(labels, 0, 2000)));
+  EXPECT_EQ(HashOf(SeriesBody(labels, 1, 1000)), HashOf(SeriesBody(labels, 0, 2000)));
 
   const uint64_t base = HashOf(SeriesBody(labels, 1, 1000));
   auto changed = labels;
@@ -506,8 +502,7 @@ TEST(DecodeWriteRequest, LabelHashDependsOnLabelsOnly) {
   changed.pop_back();
   EXPECT_NE(HashOf(SeriesBody(changed, 1, 1000)), base);
   // Moving bytes across the name/value or label boundary changes the hash.
-  EXPECT_NE(HashOf(SeriesBody({{"ab", "c"}}, 1, 1)),
-            HashOf(SeriesBody({{"a", "bc"}}, 1, 1)));
+  EXPECT_NE(HashOf(SeriesBody({{"ab", "c"}}, 1, 1)), HashOf(SeriesBody({{"a", "bc"}}, 1, 1)));
   EXPECT_NE(HashOf(SeriesBody({{"a", "b"}, {"c", "d"}}, 1, 1)),
             HashOf(SeriesBody({{"a", "bc"}, {"", "d"}}, 1, 1)));
 }

@@ -21,8 +21,7 @@ using kad::testing::DecodeXorChunk;
 
 // Encodes the samples, checking after every Append that the bytes decode to
 // the samples so far.
-void ExpectRoundTrip(const std::vector<int64_t>& ts,
-                     const std::vector<double>& vs) {
+void ExpectRoundTrip(const std::vector<int64_t>& ts, const std::vector<double>& vs) {
   ASSERT_EQ(ts.size(), vs.size());
   XorChunkEncoder enc;
   for (size_t i = 0; i < ts.size(); ++i) {
@@ -66,9 +65,8 @@ TEST(XorChunkEncoder, MatchesHandComputedBytes) {
   // count 3 | zigzag varint 1000 = D0 0F | 1.0 = 3FF0... | uvarint 1000 =
   // E8 07 | '0' same value | '0' dod 0 | '11' 00001 001011 + eleven 1s
   // (2.0 ^ 1.0 = 0x7FF0..., 1 leading, 52 trailing zeros) | zero padding.
-  const std::string want(
-      "\x00\x03\xD0\x0F\x3F\xF0\x00\x00\x00\x00\x00\x00\xE8\x07\x30\x97\xFF\xC0",
-      18);
+  const std::string want("\x00\x03\xD0\x0F\x3F\xF0\x00\x00\x00\x00\x00\x00\xE8\x07\x30\x97\xFF\xC0",
+                         18);
   EXPECT_EQ(enc.bytes(), want);
 }
 
@@ -102,11 +100,21 @@ TEST(XorChunkEncoder, RoundTripsJitterGapsAndNegativeTimes) {
   int64_t t = -86400000;  // before the epoch
   for (int i = 0; i < 1000; ++i) {
     switch (rng() % 5) {
-      case 0: t += 15000; break;
-      case 1: t += 15000 + static_cast<int64_t>(rng() % 200) - 100; break;
-      case 2: t += 1 + static_cast<int64_t>(rng() % 3); break;
-      case 3: t += int64_t{1} << (21 + rng() % 20); break;  // > 20-bit dod
-      default: t += 1 + static_cast<int64_t>(rng() % 100000); break;
+      case 0:
+        t += 15000;
+        break;
+      case 1:
+        t += 15000 + static_cast<int64_t>(rng() % 200) - 100;
+        break;
+      case 2:
+        t += 1 + static_cast<int64_t>(rng() % 3);
+        break;
+      case 3:
+        t += int64_t{1} << (21 + rng() % 20);
+        break;  // > 20-bit dod
+      default:
+        t += 1 + static_cast<int64_t>(rng() % 100000);
+        break;
     }
     ts.push_back(t);
     vs.push_back(std::normal_distribution<double>(100, 30)(rng));
@@ -127,7 +135,7 @@ TEST(XorChunkEncoder, RoundTripsSpecialValuesBitExactly) {
       0.0,
       -0.0,
       std::numeric_limits<double>::denorm_min(),  // XOR with 63 leading zeros
-      FromBits(0x8000000000000000),  // 64 significant bits: written as 0
+      FromBits(0x8000000000000000),               // 64 significant bits: written as 0
       FromBits(0x0000000000000001),
       std::numeric_limits<double>::max(),
       std::numeric_limits<double>::lowest(),
@@ -163,10 +171,10 @@ TEST(XorChunkEncoder, RoundTripsRandomBitPatterns) {
 TEST(XorChunkEncoder, PicksPrometheusDodBucketsAtTheirEdges) {
   // Prometheus' ranges are asymmetric: [-(2^(n-1) - 1), 2^(n-1)].
   const std::vector<std::pair<int64_t, int>> cases = {
-      {0, 0},           {1, 14},          {-1, 14},         {8192, 14},
-      {-8191, 14},      {-8192, 17},      {8193, 17},       {65536, 17},
-      {-65535, 17},     {-65536, 20},     {65537, 20},      {524288, 20},
-      {-524287, 20},    {-524288, 64},    {524289, 64},     {int64_t{1} << 40, 64},
+      {0, 0},        {1, 14},       {-1, 14},     {8192, 14},
+      {-8191, 14},   {-8192, 17},   {8193, 17},   {65536, 17},
+      {-65535, 17},  {-65536, 20},  {65537, 20},  {524288, 20},
+      {-524287, 20}, {-524288, 64}, {524289, 64}, {int64_t{1} << 40, 64},
   };
   for (const auto& [dod, width] : cases) {
     XorChunkEncoder enc;

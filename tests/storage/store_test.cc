@@ -69,14 +69,13 @@ ForecastPoint Point(int64_t t, double v) {
   return p;
 }
 
-std::vector<ForecastPoint> Scan(const Store& store, uint64_t id,
-                                int64_t start = kMin, int64_t end = kMax) {
+std::vector<ForecastPoint> Scan(const Store& store, uint64_t id, int64_t start = kMin,
+                                int64_t end = kMax) {
   std::vector<ForecastPoint> out;
-  absl::Status s =
-      store.ScanPoints(id, start, end, [&](const ForecastPoint& p) {
-        out.push_back(p);
-        return true;
-      });
+  absl::Status s = store.ScanPoints(id, start, end, [&](const ForecastPoint& p) {
+    out.push_back(p);
+    return true;
+  });
   EXPECT_TRUE(s.ok()) << s;
   return out;
 }
@@ -96,8 +95,8 @@ struct SeriesRow {
 
 std::vector<SeriesRow> AllSeries(const Store& store) {
   std::vector<SeriesRow> rows;
-  absl::Status s = store.ForEachSeries(
-      [&](uint64_t id, std::string_view labels, std::string_view state) {
+  absl::Status s =
+      store.ForEachSeries([&](uint64_t id, std::string_view labels, std::string_view state) {
         rows.push_back({id, std::string(labels), std::string(state)});
       });
   EXPECT_TRUE(s.ok()) << s;
@@ -127,8 +126,7 @@ TEST(StoreOptions, RejectsEmptyPathAndNonPositiveRetention) {
   options.path = "x";
   options.retention_ms = 0;
   EXPECT_EQ(options.Validate().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(Store::Open(options).status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Store::Open(options).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 TEST(Store, RoundTripsSeriesStateAndPointsAcrossReopen) {
@@ -154,8 +152,7 @@ TEST(Store, RoundTripsSeriesStateAndPointsAcrossReopen) {
   std::unique_ptr<Store> store = OpenOrDie(OptionsFor(dir.path()));
   ASSERT_NE(store, nullptr);
   EXPECT_EQ(AllSeries(*store),
-            (std::vector<SeriesRow>{
-                {7, "labels-7", std::string("state\0with zero", 15)}}));
+            (std::vector<SeriesRow>{{7, "labels-7", std::string("state\0with zero", 15)}}));
   std::vector<ForecastPoint> points = Scan(*store, 7);
   ASSERT_EQ(points.size(), 2u);
   EXPECT_EQ(points[0].timestamp_ms, odd.timestamp_ms);
@@ -208,8 +205,7 @@ TEST(Store, ScanPointsBoundsAreInclusive) {
   WriteBatch batch;
   for (int64_t t = 1000; t <= 5000; t += 1000) batch.PutPoint(1, Point(t, 1));
   WriteOrDie(*store, batch);
-  EXPECT_EQ(Times(Scan(*store, 1, 2000, 4000)),
-            (std::vector<int64_t>{2000, 3000, 4000}));
+  EXPECT_EQ(Times(Scan(*store, 1, 2000, 4000)), (std::vector<int64_t>{2000, 3000, 4000}));
   EXPECT_EQ(Times(Scan(*store, 1, 1999, 2001)), (std::vector<int64_t>{2000}));
   EXPECT_EQ(Times(Scan(*store, 1, 3000, 3000)), (std::vector<int64_t>{3000}));
   EXPECT_TRUE(Scan(*store, 1, 2001, 2999).empty());
@@ -261,15 +257,12 @@ TEST(Store, ScanPointsOrdersNegativeTimestampsFirst) {
   std::unique_ptr<Store> store = OpenOrDie(OptionsFor(dir.path()));
   ASSERT_NE(store, nullptr);
   WriteBatch batch;
-  for (int64_t t : {int64_t{5}, kMax, int64_t{-1}, int64_t{0}, kMin,
-                    int64_t{-1000}, int64_t{1}}) {
+  for (int64_t t : {int64_t{5}, kMax, int64_t{-1}, int64_t{0}, kMin, int64_t{-1000}, int64_t{1}}) {
     batch.PutPoint(4, Point(t, 1));
   }
   WriteOrDie(*store, batch);
-  EXPECT_EQ(Times(Scan(*store, 4)),
-            (std::vector<int64_t>{kMin, -1000, -1, 0, 1, 5, kMax}));
-  EXPECT_EQ(Times(Scan(*store, 4, -1000, 0)),
-            (std::vector<int64_t>{-1000, -1, 0}));
+  EXPECT_EQ(Times(Scan(*store, 4)), (std::vector<int64_t>{kMin, -1000, -1, 0, 1, 5, kMax}));
+  EXPECT_EQ(Times(Scan(*store, 4, -1000, 0)), (std::vector<int64_t>{-1000, -1, 0}));
 }
 
 TEST(Store, WriteAppliesTheWholeBatchAndClearsIt) {
@@ -317,10 +310,8 @@ TEST(Store, RetentionHidesPointsOlderThanNowMinusRetention) {
   WriteOrDie(*store, batch);
   EXPECT_EQ(Scan(*store, 1).size(), 11u);  // no "now" yet: nothing expired
   store->SetRetentionNow(4000);
-  EXPECT_EQ(Times(Scan(*store, 1)),
-            (std::vector<int64_t>{3000, 3500, 4000, 4500, 5000}));
-  EXPECT_EQ(Times(Scan(*store, 1, 0, 3500)),
-            (std::vector<int64_t>{3000, 3500}));
+  EXPECT_EQ(Times(Scan(*store, 1)), (std::vector<int64_t>{3000, 3500, 4000, 4500, 5000}));
+  EXPECT_EQ(Times(Scan(*store, 1, 0, 3500)), (std::vector<int64_t>{3000, 3500}));
   EXPECT_TRUE(Scan(*store, 1, 0, 2999).empty());
   // A "now" near the bottom of the time range does not overflow.
   store->SetRetentionNow(kMin + 10);
@@ -355,26 +346,22 @@ TEST(RetentionFilter, CompactionDropsOnlyPointsOlderThanTheCutoff) {
   auto cutoff = std::make_shared<RetentionCutoff>();
   rocksdb::Options options;
   options.create_if_missing = true;
-  options.compaction_filter_factory =
-      std::make_shared<RetentionFilterFactory>(cutoff);
+  options.compaction_filter_factory = std::make_shared<RetentionFilterFactory>(cutoff);
   rocksdb::DB* raw = nullptr;
   ASSERT_TRUE(rocksdb::DB::Open(options, dir.path(), &raw).ok());
   std::unique_ptr<rocksdb::DB> db(raw);
   const std::string value = EncodePointValue(Point(0, 1));
   for (int64_t t = -3; t <= 3; ++t) {
-    ASSERT_TRUE(
-        db->Put(rocksdb::WriteOptions(), EncodePointKey(9, t), value).ok());
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), EncodePointKey(9, t), value).ok());
   }
   ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), "not-a-point", "x").ok());
   // Flushed while nothing is expired, so only the compaction can drop them.
   ASSERT_TRUE(db->Flush(rocksdb::FlushOptions()).ok());
   cutoff->Set(1);
-  ASSERT_TRUE(
-      db->CompactRange(rocksdb::CompactRangeOptions(), nullptr, nullptr).ok());
+  ASSERT_TRUE(db->CompactRange(rocksdb::CompactRangeOptions(), nullptr, nullptr).ok());
   std::vector<int64_t> left;
   bool kept_foreign_key = false;
-  std::unique_ptr<rocksdb::Iterator> it(
-      db->NewIterator(rocksdb::ReadOptions()));
+  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     const std::string key = it->key().ToString();
     if (std::optional<int64_t> t = DecodePointKeyTime(key)) {
@@ -401,8 +388,7 @@ TEST(Store, AcknowledgedWritesSurviveKill9) {
   ASSERT_GE(child, 0);
   if (child == 0) {
     close(fds[0]);
-    absl::StatusOr<std::unique_ptr<Store>> store =
-        Store::Open(OptionsFor(dir.path()));
+    absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(OptionsFor(dir.path()));
     if (!store.ok()) _exit(2);
     WriteBatch batch;
     batch.PutSeries(1, "series");
@@ -454,11 +440,9 @@ TEST(Store, AcknowledgedWritesSurviveKill9) {
 TEST(StoreOpen, RefusesAForeignRocksDb) {
   TempDir dir;
   CreateForeignDb(dir.path());
-  absl::StatusOr<std::unique_ptr<Store>> store =
-      Store::Open(OptionsFor(dir.path()));
+  absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(OptionsFor(dir.path()));
   EXPECT_EQ(store.status().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_NE(store.status().message().find("--storage.path"),
-            absl::string_view::npos)
+  EXPECT_NE(store.status().message().find("--storage.path"), absl::string_view::npos)
       << store.status();
 }
 
@@ -483,25 +467,21 @@ TEST(StoreOpen, RefusesAFormatVersionItDoesNotRead) {
   { ASSERT_NE(OpenOrDie(OptionsFor(dir.path())), nullptr); }
   {
     std::vector<std::string> names;
-    ASSERT_TRUE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(),
-                                                dir.path(), &names)
-                    .ok());
+    ASSERT_TRUE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), dir.path(), &names).ok());
     std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
     for (const std::string& name : names)
       descriptors.emplace_back(name, rocksdb::ColumnFamilyOptions());
     std::vector<rocksdb::ColumnFamilyHandle*> handles;
     rocksdb::DB* db = nullptr;
-    ASSERT_TRUE(rocksdb::DB::Open(rocksdb::DBOptions(), dir.path(), descriptors,
-                                  &handles, &db)
-                    .ok());
+    ASSERT_TRUE(
+        rocksdb::DB::Open(rocksdb::DBOptions(), dir.path(), descriptors, &handles, &db).ok());
     ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), "kad:format", "99").ok());
     for (rocksdb::ColumnFamilyHandle* h : handles) {
       db->DestroyColumnFamilyHandle(h);
     }
     delete db;
   }
-  absl::StatusOr<std::unique_ptr<Store>> store =
-      Store::Open(OptionsFor(dir.path()));
+  absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(OptionsFor(dir.path()));
   EXPECT_EQ(store.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_NE(store.status().message().find("99"), absl::string_view::npos);
 }
@@ -509,11 +489,9 @@ TEST(StoreOpen, RefusesAFormatVersionItDoesNotRead) {
 TEST(StoreOpen, RefusesAFolderThatHoldsOtherFiles) {
   TempDir dir;
   std::ofstream(dir.Sub("notes.txt")) << "not a database";
-  absl::StatusOr<std::unique_ptr<Store>> store =
-      Store::Open(OptionsFor(dir.path()));
+  absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(OptionsFor(dir.path()));
   EXPECT_EQ(store.status().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_NE(store.status().message().find("notes.txt"), absl::string_view::npos)
-      << store.status();
+  EXPECT_NE(store.status().message().find("notes.txt"), absl::string_view::npos) << store.status();
   // The folder was left as it was.
   EXPECT_FALSE(std::filesystem::exists(dir.Sub("CURRENT")));
 }
@@ -555,10 +533,8 @@ TEST(StoreOpen, SecondOpenOfTheSamePathIsUnavailable) {
   TempDir dir;
   std::unique_ptr<Store> first = OpenOrDie(OptionsFor(dir.path()));
   ASSERT_NE(first, nullptr);
-  absl::StatusOr<std::unique_ptr<Store>> second =
-      Store::Open(OptionsFor(dir.path()));
-  EXPECT_EQ(second.status().code(), absl::StatusCode::kUnavailable)
-      << second.status();
+  absl::StatusOr<std::unique_ptr<Store>> second = Store::Open(OptionsFor(dir.path()));
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kUnavailable) << second.status();
 }
 
 TEST(Store, SizeBytesGrowsWithData) {
@@ -581,20 +557,17 @@ using Record = std::pair<std::string, std::string>;
 
 std::vector<Record> AllLocks(const Store& store) {
   std::vector<Record> locks;
-  absl::Status s =
-      store.ForEachLock([&](std::string_view key, std::string_view value) {
-        locks.emplace_back(std::string(key), std::string(value));
-      });
+  absl::Status s = store.ForEachLock([&](std::string_view key, std::string_view value) {
+    locks.emplace_back(std::string(key), std::string(value));
+  });
   EXPECT_TRUE(s.ok()) << s;
   return locks;
 }
 
 std::vector<std::pair<uint64_t, std::string>> AllRuns(const Store& store) {
   std::vector<std::pair<uint64_t, std::string>> runs;
-  absl::Status s =
-      store.ForEachRun([&](uint64_t seq, std::string_view record) {
-        runs.emplace_back(seq, std::string(record));
-      });
+  absl::Status s = store.ForEachRun(
+      [&](uint64_t seq, std::string_view record) { runs.emplace_back(seq, std::string(record)); });
   EXPECT_TRUE(s.ok()) << s;
   return runs;
 }
@@ -615,9 +588,8 @@ TEST(StoreLocks, PutListDeleteAndSurviveReopen) {
     ASSERT_TRUE(store->PutLock(binary_key, "0").ok());
     ASSERT_TRUE(store->PutLock("c", "3").ok());
     ASSERT_TRUE(store->PutLock("b", "2-newer").ok());  // replaces
-    EXPECT_EQ(AllLocks(*store), (std::vector<Record>{{binary_key, "0"},
-                                                     {"b", "2-newer"},
-                                                     {"c", "3"}}));
+    EXPECT_EQ(AllLocks(*store),
+              (std::vector<Record>{{binary_key, "0"}, {"b", "2-newer"}, {"c", "3"}}));
     ASSERT_TRUE(store->DeleteLock("c").ok());
     EXPECT_TRUE(store->DeleteLock("never-set").ok());
     // Locks live apart from the series: neither sees the other.
@@ -625,8 +597,7 @@ TEST(StoreLocks, PutListDeleteAndSurviveReopen) {
   }
   std::unique_ptr<Store> store = OpenOrDie(OptionsFor(dir.path()));
   ASSERT_NE(store, nullptr);
-  EXPECT_EQ(AllLocks(*store),
-            (std::vector<Record>{{binary_key, "0"}, {"b", "2-newer"}}));
+  EXPECT_EQ(AllLocks(*store), (std::vector<Record>{{binary_key, "0"}, {"b", "2-newer"}}));
 }
 
 TEST(StoreRuns, KeepsTheNewestRecordsInOrderAcrossReopen) {
@@ -638,9 +609,8 @@ TEST(StoreRuns, KeepsTheNewestRecordsInOrderAcrossReopen) {
     for (int i = 1; i <= 5; ++i) {
       AppendRunOrDie(*store, "run-" + std::to_string(i), 3);
     }
-    EXPECT_EQ(AllRuns(*store),
-              (std::vector<std::pair<uint64_t, std::string>>{
-                  {3, "run-3"}, {4, "run-4"}, {5, "run-5"}}));
+    EXPECT_EQ(AllRuns(*store), (std::vector<std::pair<uint64_t, std::string>>{
+                                   {3, "run-3"}, {4, "run-4"}, {5, "run-5"}}));
   }
   std::unique_ptr<Store> store = OpenOrDie(OptionsFor(dir.path()));
   ASSERT_NE(store, nullptr);
@@ -651,13 +621,11 @@ TEST(StoreRuns, KeepsTheNewestRecordsInOrderAcrossReopen) {
                                  {4, "run-4"}, {5, "run-5"}, {6, "run-6"}}));
   // A smaller bound drops several records at once; a larger one drops none.
   AppendRunOrDie(*store, "run-7", 1);
-  EXPECT_EQ(AllRuns(*store),
-            (std::vector<std::pair<uint64_t, std::string>>{{7, "run-7"}}));
+  EXPECT_EQ(AllRuns(*store), (std::vector<std::pair<uint64_t, std::string>>{{7, "run-7"}}));
   AppendRunOrDie(*store, std::string("run\0-8", 6), 10);
   EXPECT_EQ(AllRuns(*store), (std::vector<std::pair<uint64_t, std::string>>{
                                  {7, "run-7"}, {8, std::string("run\0-8", 6)}}));
-  EXPECT_EQ(store->AppendRun("run-9", 0).code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(store->AppendRun("run-9", 0).code(), absl::StatusCode::kInvalidArgument);
 }
 
 TEST(StoreRuns, ConcurrentAppendsGetDistinctIncreasingNumbers) {
@@ -671,9 +639,7 @@ TEST(StoreRuns, ConcurrentAppendsGetDistinctIncreasingNumbers) {
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&store, t] {
       for (int i = 0; i < kPerThread; ++i) {
-        EXPECT_TRUE(
-            store->AppendRun(std::to_string(t) + ":" + std::to_string(i), kKeep)
-                .ok());
+        EXPECT_TRUE(store->AppendRun(std::to_string(t) + ":" + std::to_string(i), kKeep).ok());
       }
     });
   }
@@ -697,8 +663,7 @@ TEST(StoreLocks, AcknowledgedLocksSurviveKill9) {
   ASSERT_GE(child, 0);
   if (child == 0) {
     close(fds[0]);
-    absl::StatusOr<std::unique_ptr<Store>> store =
-        Store::Open(OptionsFor(dir.path()));
+    absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(OptionsFor(dir.path()));
     if (!store.ok()) _exit(2);
     for (int32_t i = 0; i < kLocks; ++i) {
       if (!(*store)->PutLock(EncodeIdKey(i), "locked").ok()) _exit(3);
@@ -743,8 +708,7 @@ void CreateDatabaseWithoutLocksAndRuns(const std::string& path) {
   }
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* db = nullptr;
-  ASSERT_TRUE(
-      rocksdb::DB::Open(options, path, descriptors, &handles, &db).ok());
+  ASSERT_TRUE(rocksdb::DB::Open(options, path, descriptors, &handles, &db).ok());
   rocksdb::WriteOptions synced;
   synced.sync = true;
   ASSERT_TRUE(db->Put(synced, handles[0], "kad:format", "1").ok());
@@ -757,8 +721,7 @@ void CreateDatabaseWithoutLocksAndRuns(const std::string& path) {
 
 std::vector<std::string> ColumnFamilies(const std::string& path) {
   std::vector<std::string> names;
-  EXPECT_TRUE(
-      rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), path, &names).ok());
+  EXPECT_TRUE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), path, &names).ok());
   std::sort(names.begin(), names.end());
   return names;
 }
@@ -769,21 +732,18 @@ TEST(StoreOpen, UpgradesADatabaseWrittenBeforeLocksAndRuns) {
   {
     std::unique_ptr<Store> store = OpenOrDie(OptionsFor(dir.path()));
     ASSERT_NE(store, nullptr);
-    EXPECT_EQ(AllSeries(*store),
-              (std::vector<SeriesRow>{{5, "labels-5", ""}}));
+    EXPECT_EQ(AllSeries(*store), (std::vector<SeriesRow>{{5, "labels-5", ""}}));
     EXPECT_TRUE(AllLocks(*store).empty());
     EXPECT_TRUE(AllRuns(*store).empty());
     ASSERT_TRUE(store->PutLock("k", "v").ok());
     AppendRunOrDie(*store, "first run", 5);
   }
   EXPECT_EQ(ColumnFamilies(dir.path()),
-            (std::vector<std::string>{"default", "locks", "points", "runs",
-                                      "series", "state"}));
+            (std::vector<std::string>{"default", "locks", "points", "runs", "series", "state"}));
   std::unique_ptr<Store> store = OpenOrDie(OptionsFor(dir.path()));
   ASSERT_NE(store, nullptr);
   EXPECT_EQ(AllLocks(*store), (std::vector<Record>{{"k", "v"}}));
-  EXPECT_EQ(AllRuns(*store), (std::vector<std::pair<uint64_t, std::string>>{
-                                 {1, "first run"}}));
+  EXPECT_EQ(AllRuns(*store), (std::vector<std::pair<uint64_t, std::string>>{{1, "first run"}}));
 }
 
 // Column family names alone do not make a database ours: with data and no
@@ -799,21 +759,16 @@ TEST(StoreOpen, RefusesARocksDbThatOnlySharesColumnFamilyNames) {
         {"locks", rocksdb::ColumnFamilyOptions()}};
     std::vector<rocksdb::ColumnFamilyHandle*> handles;
     rocksdb::DB* db = nullptr;
-    ASSERT_TRUE(
-        rocksdb::DB::Open(options, dir.path(), descriptors, &handles, &db)
-            .ok());
+    ASSERT_TRUE(rocksdb::DB::Open(options, dir.path(), descriptors, &handles, &db).ok());
     ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), handles[1], "k", "v").ok());
     for (rocksdb::ColumnFamilyHandle* h : handles) {
       db->DestroyColumnFamilyHandle(h);
     }
     delete db;
   }
-  absl::StatusOr<std::unique_ptr<Store>> store =
-      Store::Open(OptionsFor(dir.path()));
-  EXPECT_EQ(store.status().code(), absl::StatusCode::kFailedPrecondition)
-      << store.status();
-  EXPECT_EQ(ColumnFamilies(dir.path()),
-            (std::vector<std::string>{"default", "locks"}));
+  absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(OptionsFor(dir.path()));
+  EXPECT_EQ(store.status().code(), absl::StatusCode::kFailedPrecondition) << store.status();
+  EXPECT_EQ(ColumnFamilies(dir.path()), (std::vector<std::string>{"default", "locks"}));
 }
 
 }  // namespace

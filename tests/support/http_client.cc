@@ -28,13 +28,11 @@ std::string HttpResult::Header(const std::string& name) const {
   return it == headers.end() ? std::string() : it->second;
 }
 
-absl::StatusOr<HttpResult> HttpCall(uint16_t port, std::string_view method,
-                                    std::string target, std::string body,
-                                    HttpHeaders headers) {
+absl::StatusOr<HttpResult> HttpCall(uint16_t port, std::string_view method, std::string target,
+                                    std::string body, HttpHeaders headers) {
   const http::verb verb = http::string_to_verb(method);
   if (verb == http::verb::unknown) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("unknown HTTP method ", std::string(method)));
+    return absl::InvalidArgumentError(absl::StrCat("unknown HTTP method ", std::string(method)));
   }
   http::request<http::string_body> request(verb, target, 11);
   request.set(http::field::host, absl::StrCat("127.0.0.1:", port));
@@ -57,42 +55,38 @@ absl::StatusOr<HttpResult> HttpCall(uint16_t port, std::string_view method,
   bool read_done = false;
 
   auto read = [&] {
-    http::async_read(stream, buffer, parser,
-                     [&](beast::error_code ec, size_t) {
-                       read_error = ec;
-                       read_done = true;
-                     });
+    http::async_read(stream, buffer, parser, [&](beast::error_code ec, size_t) {
+      read_error = ec;
+      read_done = true;
+    });
   };
   stream.expires_after(kTimeout);
-  stream.async_connect(
-      asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), port),
-      [&](beast::error_code ec) {
-        connect_error = ec;
-        if (ec) return;
-        http::async_write(stream, request, [&](beast::error_code ec, size_t) {
-          // A server may answer (413) and close before the body is sent:
-          // the answer is still worth reading.
-          write_error = ec;
-          read();
-        });
-      });
+  stream.async_connect(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), port),
+                       [&](beast::error_code ec) {
+                         connect_error = ec;
+                         if (ec) return;
+                         http::async_write(stream, request, [&](beast::error_code ec, size_t) {
+                           // A server may answer (413) and close before the body is sent:
+                           // the answer is still worth reading.
+                           write_error = ec;
+                           read();
+                         });
+                       });
   io.run();
 
   if (connect_error.value_or(beast::error_code{})) {
-    return absl::UnavailableError(absl::StrCat(
-        "cannot connect to 127.0.0.1:", port, ": ", connect_error->message()));
+    return absl::UnavailableError(
+        absl::StrCat("cannot connect to 127.0.0.1:", port, ": ", connect_error->message()));
   }
   if (!read_done || (read_error && !parser.is_header_done())) {
-    return absl::UnavailableError(absl::StrCat(
-        std::string(method), " ", target, " on port ", port,
-        " got no response: ", read_error ? read_error.message() : "",
-        write_error ? absl::StrCat(" (write: ", write_error.message(), ")")
-                    : ""));
+    return absl::UnavailableError(
+        absl::StrCat(std::string(method), " ", target, " on port ", port,
+                     " got no response: ", read_error ? read_error.message() : "",
+                     write_error ? absl::StrCat(" (write: ", write_error.message(), ")") : ""));
   }
   if (read_error && read_error != http::error::end_of_stream) {
-    return absl::UnavailableError(absl::StrCat(
-        std::string(method), " ", target, ": incomplete response: ",
-        read_error.message()));
+    return absl::UnavailableError(absl::StrCat(std::string(method), " ", target,
+                                               ": incomplete response: ", read_error.message()));
   }
   const http::response<http::string_body>& response = parser.get();
   HttpResult result;

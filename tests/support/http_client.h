@@ -33,8 +33,7 @@ struct HttpResult {
 // Sends `method` (e.g. "POST") `target` with `body` and `headers` to
 // 127.0.0.1:`port`. Unavailable when the connection fails or the 10 s
 // timeout passes; any HTTP status is an OK result.
-absl::StatusOr<HttpResult> HttpCall(uint16_t port, std::string_view method,
-                                    std::string target, std::string body = "",
-                                    HttpHeaders headers = {});
+absl::StatusOr<HttpResult> HttpCall(uint16_t port, std::string_view method, std::string target,
+                                    std::string body = "", HttpHeaders headers = {});
 
 }  // namespace kad::testing

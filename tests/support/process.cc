@@ -24,18 +24,13 @@ constexpr int kReadyPolls = 200;
 constexpr std::chrono::milliseconds kPollInterval{50};
 constexpr int kTerminatePolls = 400;  // 20 s
 
-std::string Errno(const char* what) {
-  return absl::StrCat(what, ": ", std::strerror(errno));
-}
+std::string Errno(const char* what) { return absl::StrCat(what, ": ", std::strerror(errno)); }
 
 }  // namespace
 
-AdapterProcess::AdapterProcess(std::string binary,
-                               std::vector<std::string> args,
+AdapterProcess::AdapterProcess(std::string binary, std::vector<std::string> args,
                                std::string log_path)
-    : binary_(std::move(binary)),
-      args_(std::move(args)),
-      log_path_(std::move(log_path)) {}
+    : binary_(std::move(binary)), args_(std::move(args)), log_path_(std::move(log_path)) {}
 
 AdapterProcess::~AdapterProcess() {
   if (pid_.load() > 0) (void)Kill();
@@ -50,8 +45,7 @@ absl::Status AdapterProcess::Start() {
   std::vector<char*> argv;
   for (std::string& a : argv_storage) argv.push_back(a.data());
   argv.push_back(nullptr);
-  const int log_fd =
-      open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  const int log_fd = open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (log_fd < 0) return absl::InternalError(Errno("cannot open the log"));
 
   const pid_t pid = fork();
@@ -87,16 +81,16 @@ absl::Status AdapterProcess::WaitReady(uint16_t port) {
   for (int i = 0; i < kReadyPolls; ++i) {
     int wait_status = 0;
     if (pid_.load() <= 0 || Reap(1, &wait_status)) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "the adapter exited before it was ready (wait status ", wait_status,
-          "); log:\n", LogTail()));
+      return absl::FailedPreconditionError(
+          absl::StrCat("the adapter exited before it was ready (wait status ", wait_status,
+                       "); log:\n", LogTail()));
     }
     absl::StatusOr<HttpResult> r = HttpCall(port, "GET", "/-/ready");
     if (r.ok() && r->status == 200) return absl::OkStatus();
   }
-  return absl::DeadlineExceededError(absl::StrCat(
-      "the adapter was not ready on port ", port, " after ",
-      kReadyPolls * kPollInterval.count(), " ms; log:\n", LogTail()));
+  return absl::DeadlineExceededError(absl::StrCat("the adapter was not ready on port ", port,
+                                                  " after ", kReadyPolls * kPollInterval.count(),
+                                                  " ms; log:\n", LogTail()));
 }
 
 absl::StatusOr<int> AdapterProcess::Kill() {
@@ -118,13 +112,12 @@ absl::Status AdapterProcess::Terminate() {
   int wait_status = 0;
   if (!Reap(kTerminatePolls, &wait_status)) {
     (void)Kill();
-    return absl::DeadlineExceededError(absl::StrCat(
-        "the adapter did not stop within 20 s of SIGTERM; log:\n", LogTail()));
+    return absl::DeadlineExceededError(
+        absl::StrCat("the adapter did not stop within 20 s of SIGTERM; log:\n", LogTail()));
   }
   if (!WIFEXITED(wait_status) || WEXITSTATUS(wait_status) != 0) {
-    return absl::InternalError(absl::StrCat(
-        "the adapter stopped with wait status ", wait_status, "; log:\n",
-        LogTail()));
+    return absl::InternalError(
+        absl::StrCat("the adapter stopped with wait status ", wait_status, "; log:\n", LogTail()));
   }
   return absl::OkStatus();
 }

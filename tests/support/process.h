@@ -25,8 +25,7 @@ namespace kad::testing {
 
 class AdapterProcess {
  public:
-  AdapterProcess(std::string binary, std::vector<std::string> args,
-                 std::string log_path);
+  AdapterProcess(std::string binary, std::vector<std::string> args, std::string log_path);
   ~AdapterProcess();  // SIGKILLs a child still running
 
   AdapterProcess(const AdapterProcess&) = delete;

@@ -19,8 +19,7 @@ constexpr size_t kMaxResponseBytes = size_t{1} << 30;
 constexpr std::string_view kStreamedType =
     "application/x-streamed-protobuf; proto=prometheus.ChunkedReadResponse";
 
-LabelPairs LabelsOf(
-    const google::protobuf::RepeatedPtrField<prometheus::Label>& labels) {
+LabelPairs LabelsOf(const google::protobuf::RepeatedPtrField<prometheus::Label>& labels) {
   LabelPairs out;
   out.reserve(labels.size());
   for (const prometheus::Label& l : labels) out.emplace_back(l.name(), l.value());
@@ -58,14 +57,12 @@ std::string SnappyBody(const google::protobuf::MessageLite& message) {
   return body;
 }
 
-absl::StatusOr<HttpResult> RemoteWrite(
-    uint16_t port, const prometheus::WriteRequest& request) {
-  return HttpCall(port, "POST", "/api/v1/write", SnappyBody(request),
-                  RemoteWriteHeaders());
+absl::StatusOr<HttpResult> RemoteWrite(uint16_t port, const prometheus::WriteRequest& request) {
+  return HttpCall(port, "POST", "/api/v1/write", SnappyBody(request), RemoteWriteHeaders());
 }
 
-prometheus::LabelMatcher Matcher(prometheus::LabelMatcher::Type type,
-                                 std::string name, std::string value) {
+prometheus::LabelMatcher Matcher(prometheus::LabelMatcher::Type type, std::string name,
+                                 std::string value) {
   prometheus::LabelMatcher m;
   m.set_type(type);
   m.set_name(std::move(name));
@@ -82,8 +79,7 @@ prometheus::Query MakeQuery(int64_t start_ms, int64_t end_ms,
   return q;
 }
 
-absl::StatusOr<HttpResult> PostRead(uint16_t port,
-                                    const prometheus::ReadRequest& request) {
+absl::StatusOr<HttpResult> PostRead(uint16_t port, const prometheus::ReadRequest& request) {
   return HttpCall(port, "POST", "/api/v1/read", SnappyBody(request),
                   {{"Content-Encoding", "snappy"},
                    {"Accept-Encoding", "snappy"},
@@ -91,23 +87,20 @@ absl::StatusOr<HttpResult> PostRead(uint16_t port,
                    {"X-Prometheus-Remote-Read-Version", "0.1.0"}});
 }
 
-absl::StatusOr<prometheus::ReadResponse> ReadSamples(
-    uint16_t port, const prometheus::Query& query) {
+absl::StatusOr<prometheus::ReadResponse> ReadSamples(uint16_t port,
+                                                     const prometheus::Query& query) {
   prometheus::ReadRequest request;
   *request.add_queries() = query;
   absl::StatusOr<HttpResult> r = PostRead(port, request);
   if (!r.ok()) return r.status();
   if (r->status != 200) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("remote read failed: ", Describe(*r)));
+    return absl::FailedPreconditionError(absl::StrCat("remote read failed: ", Describe(*r)));
   }
   if (r->Header("content-encoding") != "snappy") {
-    return absl::FailedPreconditionError(
-        "SAMPLES response without Content-Encoding: snappy");
+    return absl::FailedPreconditionError("SAMPLES response without Content-Encoding: snappy");
   }
   std::string raw;
-  if (absl::Status s = proto::SnappyUncompress(r->body, kMaxResponseBytes, &raw);
-      !s.ok()) {
+  if (absl::Status s = proto::SnappyUncompress(r->body, kMaxResponseBytes, &raw); !s.ok()) {
     return s;
   }
   prometheus::ReadResponse response;
@@ -115,8 +108,8 @@ absl::StatusOr<prometheus::ReadResponse> ReadSamples(
     return absl::InvalidArgumentError("response is not a ReadResponse");
   }
   if (response.results_size() != 1) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "one query got ", response.results_size(), " results"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("one query got ", response.results_size(), " results"));
   }
   return response;
 }
@@ -132,8 +125,7 @@ std::vector<SeriesData> SeriesOf(const prometheus::QueryResult& result) {
   return out;
 }
 
-absl::StatusOr<std::vector<std::vector<SeriesData>>> DecodeChunkedBody(
-    std::string_view body) {
+absl::StatusOr<std::vector<std::vector<SeriesData>>> DecodeChunkedBody(std::string_view body) {
   std::vector<std::vector<SeriesData>> out;
   int64_t last_query = -1;
   for (size_t frame = 0; !body.empty(); ++frame) {
@@ -141,8 +133,7 @@ absl::StatusOr<std::vector<std::vector<SeriesData>>> DecodeChunkedBody(
     size_t i = 0;
     for (int shift = 0;; shift += 7) {
       if (i >= body.size() || shift > 63) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("frame ", frame, ": truncated length"));
+        return absl::InvalidArgumentError(absl::StrCat("frame ", frame, ": truncated length"));
       }
       const auto byte = static_cast<uint8_t>(body[i++]);
       length |= uint64_t{byte & 0x7fu} << shift;
@@ -150,28 +141,23 @@ absl::StatusOr<std::vector<std::vector<SeriesData>>> DecodeChunkedBody(
     }
     if (body.size() - i < 4 || body.size() - i - 4 < length) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "frame ", frame, ": ", length, " bytes announced, ",
-          body.size() - i, " left"));
+          "frame ", frame, ": ", length, " bytes announced, ", body.size() - i, " left"));
     }
     uint32_t crc = 0;
-    for (int k = 0; k < 4; ++k)
-      crc = (crc << 8) | static_cast<uint8_t>(body[i + k]);
+    for (int k = 0; k < 4; ++k) crc = (crc << 8) | static_cast<uint8_t>(body[i + k]);
     const std::string_view message = body.substr(i + 4, length);
     body.remove_prefix(i + 4 + length);
     if (crc != proto::Crc32c(message)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("frame ", frame, ": CRC-32C mismatch"));
+      return absl::InvalidArgumentError(absl::StrCat("frame ", frame, ": CRC-32C mismatch"));
     }
     prometheus::ChunkedReadResponse response;
-    if (!response.ParseFromArray(message.data(),
-                                 static_cast<int>(message.size()))) {
+    if (!response.ParseFromArray(message.data(), static_cast<int>(message.size()))) {
       return absl::InvalidArgumentError(
           absl::StrCat("frame ", frame, " is not a ChunkedReadResponse"));
     }
     const int64_t q = response.query_index();
     if (q < last_query) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("frame ", frame, " goes back to query ", q));
+      return absl::InvalidArgumentError(absl::StrCat("frame ", frame, " goes back to query ", q));
     }
     last_query = q;
     if (out.size() <= static_cast<size_t>(q)) out.resize(q + 1);
@@ -192,9 +178,9 @@ absl::StatusOr<std::vector<std::vector<SeriesData>>> DecodeChunkedBody(
         if (!decoded.ok()) return decoded.status();
         if (decoded->t.empty() || decoded->t.front() != chunk.min_time_ms() ||
             decoded->t.back() != chunk.max_time_ms()) {
-          return absl::InvalidArgumentError(absl::StrCat(
-              "frame ", frame, ": chunk min/max time ", chunk.min_time_ms(),
-              "/", chunk.max_time_ms(), " disagree with its samples"));
+          return absl::InvalidArgumentError(
+              absl::StrCat("frame ", frame, ": chunk min/max time ", chunk.min_time_ms(), "/",
+                           chunk.max_time_ms(), " disagree with its samples"));
         }
         for (size_t k = 0; k < decoded->t.size(); ++k)
           s.samples.emplace_back(decoded->t[k], decoded->value(k));
@@ -204,12 +190,10 @@ absl::StatusOr<std::vector<std::vector<SeriesData>>> DecodeChunkedBody(
   return out;
 }
 
-absl::StatusOr<std::vector<SeriesData>> ReadChunked(
-    uint16_t port, const prometheus::Query& query) {
+absl::StatusOr<std::vector<SeriesData>> ReadChunked(uint16_t port, const prometheus::Query& query) {
   prometheus::ReadRequest request;
   *request.add_queries() = query;
-  request.add_accepted_response_types(
-      prometheus::ReadRequest::STREAMED_XOR_CHUNKS);
+  request.add_accepted_response_types(prometheus::ReadRequest::STREAMED_XOR_CHUNKS);
   request.add_accepted_response_types(prometheus::ReadRequest::SAMPLES);
   absl::StatusOr<HttpResult> r = PostRead(port, request);
   if (!r.ok()) return r.status();
@@ -219,22 +203,18 @@ absl::StatusOr<std::vector<SeriesData>> ReadChunked(
   }
   if (r->Header("content-type") != kStreamedType) {
     return absl::FailedPreconditionError(absl::StrCat(
-        "streamed remote read answered Content-Type \"",
-        r->Header("content-type"), "\""));
+        "streamed remote read answered Content-Type \"", r->Header("content-type"), "\""));
   }
-  absl::StatusOr<std::vector<std::vector<SeriesData>>> decoded =
-      DecodeChunkedBody(r->body);
+  absl::StatusOr<std::vector<std::vector<SeriesData>>> decoded = DecodeChunkedBody(r->body);
   if (!decoded.ok()) return decoded.status();
   if (decoded->size() > 1) {
     return absl::FailedPreconditionError(
         absl::StrCat("one query got frames for ", decoded->size(), " queries"));
   }
-  return decoded->empty() ? std::vector<SeriesData>{}
-                          : std::move(decoded->front());
+  return decoded->empty() ? std::vector<SeriesData>{} : std::move(decoded->front());
 }
 
-std::string DiffSeries(const std::vector<SeriesData>& got,
-                       const std::vector<SeriesData>& want) {
+std::string DiffSeries(const std::vector<SeriesData>& got, const std::vector<SeriesData>& want) {
   auto name = [](const SeriesData& s) {
     std::string out = "{";
     for (const auto& [n, v] : s.labels) absl::StrAppend(&out, n, "=\"", v, "\",");
@@ -243,23 +223,19 @@ std::string DiffSeries(const std::vector<SeriesData>& got,
   };
   for (size_t i = 0; i < std::min(got.size(), want.size()); ++i) {
     if (got[i].labels != want[i].labels) {
-      return absl::StrCat("series ", i, " is ", name(got[i]), ", want ",
-                          name(want[i]));
+      return absl::StrCat("series ", i, " is ", name(got[i]), ", want ", name(want[i]));
     }
     const auto& g = got[i].samples;
     const auto& w = want[i].samples;
     for (size_t k = 0; k < std::min(g.size(), w.size()); ++k) {
       if (g[k].first != w[k].first ||
-          std::bit_cast<uint64_t>(g[k].second) !=
-              std::bit_cast<uint64_t>(w[k].second)) {
-        return absl::StrFormat("%s sample %d is (%d, %.17g), want (%d, %.17g)",
-                               name(got[i]), k, g[k].first, g[k].second,
-                               w[k].first, w[k].second);
+          std::bit_cast<uint64_t>(g[k].second) != std::bit_cast<uint64_t>(w[k].second)) {
+        return absl::StrFormat("%s sample %d is (%d, %.17g), want (%d, %.17g)", name(got[i]), k,
+                               g[k].first, g[k].second, w[k].first, w[k].second);
       }
     }
     if (g.size() != w.size()) {
-      return absl::StrCat(name(got[i]), " has ", g.size(), " samples, want ",
-                          w.size());
+      return absl::StrCat(name(got[i]), " has ", g.size(), " samples, want ", w.size());
     }
   }
   if (got.size() != want.size()) {
@@ -268,14 +244,11 @@ std::string DiffSeries(const std::vector<SeriesData>& got,
   return "";
 }
 
-std::optional<double> FindMetric(std::string_view exposition,
-                                 std::string_view series) {
+std::optional<double> FindMetric(std::string_view exposition, std::string_view series) {
   for (absl::string_view line :
-       absl::StrSplit(absl::string_view(exposition.data(), exposition.size()),
-                      '\n')) {
+       absl::StrSplit(absl::string_view(exposition.data(), exposition.size()), '\n')) {
     if (line.size() <= series.size() + 1 ||
-        !absl::StartsWith(line,
-                          absl::string_view(series.data(), series.size())) ||
+        !absl::StartsWith(line, absl::string_view(series.data(), series.size())) ||
         line[series.size()] != ' ') {
       continue;
     }
@@ -291,13 +264,11 @@ absl::StatusOr<double> ScrapeMetric(uint16_t port, std::string_view series) {
   absl::StatusOr<HttpResult> r = HttpCall(port, "GET", "/metrics");
   if (!r.ok()) return r.status();
   if (r->status != 200) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("GET /metrics: ", Describe(*r)));
+    return absl::FailedPreconditionError(absl::StrCat("GET /metrics: ", Describe(*r)));
   }
   std::optional<double> v = FindMetric(r->body, series);
   if (!v.has_value()) {
-    return absl::NotFoundError(absl::StrCat(
-        "/metrics has no sample ", std::string(series)));
+    return absl::NotFoundError(absl::StrCat("/metrics has no sample ", std::string(series)));
   }
   return *v;
 }

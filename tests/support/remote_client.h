@@ -51,23 +51,20 @@ HttpHeaders RemoteWriteHeaders();
 std::string SnappyBody(const google::protobuf::MessageLite& message);
 
 // POSTs `request` to /api/v1/write with RemoteWriteHeaders().
-absl::StatusOr<HttpResult> RemoteWrite(uint16_t port,
-                                       const prometheus::WriteRequest& request);
+absl::StatusOr<HttpResult> RemoteWrite(uint16_t port, const prometheus::WriteRequest& request);
 
-prometheus::LabelMatcher Matcher(prometheus::LabelMatcher::Type type,
-                                 std::string name, std::string value);
+prometheus::LabelMatcher Matcher(prometheus::LabelMatcher::Type type, std::string name,
+                                 std::string value);
 prometheus::Query MakeQuery(int64_t start_ms, int64_t end_ms,
                             std::vector<prometheus::LabelMatcher> matchers);
 
 // POSTs a remote-read request the way Prometheus does (snappy body,
 // X-Prometheus-Remote-Read-Version 0.1.0); the raw answer.
-absl::StatusOr<HttpResult> PostRead(uint16_t port,
-                                    const prometheus::ReadRequest& request);
+absl::StatusOr<HttpResult> PostRead(uint16_t port, const prometheus::ReadRequest& request);
 
 // One query answered as SAMPLES (Prometheus 2.42). An error unless the
 // answer is 200 with a snappy ReadResponse holding one result.
-absl::StatusOr<prometheus::ReadResponse> ReadSamples(
-    uint16_t port, const prometheus::Query& query);
+absl::StatusOr<prometheus::ReadResponse> ReadSamples(uint16_t port, const prometheus::Query& query);
 
 // The series of one SAMPLES query result.
 std::vector<SeriesData> SeriesOf(const prometheus::QueryResult& result);
@@ -77,25 +74,21 @@ std::vector<SeriesData> SeriesOf(const prometheus::QueryResult& result);
 // frame order, a series continued over frames joined into one. Errors for a
 // bad length or CRC, an undecodable message or chunk, a chunk whose
 // min/max time disagrees with its samples, or a series split across queries.
-absl::StatusOr<std::vector<std::vector<SeriesData>>> DecodeChunkedBody(
-    std::string_view body);
+absl::StatusOr<std::vector<std::vector<SeriesData>>> DecodeChunkedBody(std::string_view body);
 
 // One query answered as STREAMED_XOR_CHUNKS (accepted_response_types
 // [STREAMED_XOR_CHUNKS, SAMPLES], as Prometheus 2.55+ asks). An error unless
 // the answer is 200 with the streamed Content-Type and decodes.
-absl::StatusOr<std::vector<SeriesData>> ReadChunked(
-    uint16_t port, const prometheus::Query& query);
+absl::StatusOr<std::vector<SeriesData>> ReadChunked(uint16_t port, const prometheus::Query& query);
 
 // "" when `got` and `want` hold the same series (labels, in order) with the
 // same timestamps and bit-identical values; else the first difference.
-std::string DiffSeries(const std::vector<SeriesData>& got,
-                       const std::vector<SeriesData>& want);
+std::string DiffSeries(const std::vector<SeriesData>& got, const std::vector<SeriesData>& want);
 
 // The value of the sample `series` (e.g.
 // `kad_samples_rejected_total{reason="duplicate"}`, written as exposed) in a
 // text-format exposition; nullopt when it is not there.
-std::optional<double> FindMetric(std::string_view exposition,
-                                 std::string_view series);
+std::optional<double> FindMetric(std::string_view exposition, std::string_view series);
 
 // GET /metrics and FindMetric; NotFound when the sample is missing.
 absl::StatusOr<double> ScrapeMetric(uint16_t port, std::string_view series);

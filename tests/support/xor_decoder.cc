@@ -53,11 +53,10 @@ class BitReader {
 
 absl::StatusOr<DecodedChunk> DecodeXorChunk(std::string_view chunk) {
   if (chunk.size() < 2) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "XOR chunk of ", chunk.size(), " bytes has no 2-byte sample count"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("XOR chunk of ", chunk.size(), " bytes has no 2-byte sample count"));
   }
-  const int count = (static_cast<uint8_t>(chunk[0]) << 8) |
-                    static_cast<uint8_t>(chunk[1]);
+  const int count = (static_cast<uint8_t>(chunk[0]) << 8) | static_cast<uint8_t>(chunk[1]);
   BitReader r(chunk.substr(2));
   DecodedChunk out;
   int64_t t = 0;
@@ -98,9 +97,8 @@ absl::StatusOr<DecodedChunk> DecodeXorChunk(std::string_view chunk) {
       } else if (width > 0) {
         const uint64_t raw = r.Bits(width);
         // Two's complement in `width` bits, positive up to 2^(width-1).
-        dod = raw > (uint64_t{1} << (width - 1))
-                  ? static_cast<int64_t>(raw) - (int64_t{1} << width)
-                  : static_cast<int64_t>(raw);
+        dod = raw > (uint64_t{1} << (width - 1)) ? static_cast<int64_t>(raw) - (int64_t{1} << width)
+                                                 : static_cast<int64_t>(raw);
       }
       out.dod_widths.push_back(width);
       delta += dod;
@@ -116,9 +114,9 @@ absl::StatusOr<DecodedChunk> DecodeXorChunk(std::string_view chunk) {
   }
   const size_t total_bits = (chunk.size() - 2) * 8;
   if (total_bits - r.pos() >= 8) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "XOR chunk has ", total_bits - r.pos(),
-        " bits after its last sample; at most 7 bits of padding are allowed"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("XOR chunk has ", total_bits - r.pos(),
+                     " bits after its last sample; at most 7 bits of padding are allowed"));
   }
   while (r.pos() < total_bits) {
     if (r.Bit() != 0) {
