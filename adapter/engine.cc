@@ -103,7 +103,6 @@ absl::Status Engine::Load() {
         series->id = id;
         series->labels = *std::move(labels);
         series->metric = place.metric;
-        series->model_config = place.model;
         series->model = place.model->factory.New();
         if (place.metric->selector.function != RangeFunction::kNone) {
           // The counter window is not stored: the rate resumes after the

@@ -34,7 +34,6 @@ struct ForecastSeries {
   uint64_t id = 0;
   Labels labels;  // output labels without value_type, sorted
   const MetricConfig* metric = nullptr;
-  const ModelConfig* model_config = nullptr;
   std::unique_ptr<models::Forecaster> model;
   int64_t last_ts = kNoTimestamp;  // newest modelled sample
   storage::ForecastPoint latest;   // valid when last_ts != kNoTimestamp

@@ -6,8 +6,9 @@
 namespace kad::adapter {
 namespace {
 
-constexpr const char* kRejectReasons[] = {nullptr,     "not_selected", "out_of_order",
-                                          "duplicate", "non_finite",   "stale_marker"};
+constexpr const char* kRejectReasons[] = {nullptr,         "not_selected", "out_of_order",
+                                          "duplicate",     "non_finite",   "stale_marker",
+                                          "invalid_labels"};
 
 void Family(std::string* out, absl::string_view name, absl::string_view type,
             absl::string_view help) {

@@ -20,12 +20,13 @@ namespace kad::adapter {
 
 // Why a received sample did not update a model.
 enum class SampleOutcome {
-  kModelled,     // updated a model
-  kNotSelected,  // no metric_query selects the series (dropped)
-  kOutOfOrder,   // timestamp before the series' last one
-  kDuplicate,    // timestamp equal to the series' last one (a re-sent batch)
-  kNonFinite,    // NaN (other than the stale marker) or +-Inf
-  kStale,        // the stale marker: ends the series, not a value
+  kModelled,       // updated a model
+  kNotSelected,    // no metric_query selects the series (dropped)
+  kOutOfOrder,     // timestamp before the series' last one
+  kDuplicate,      // timestamp equal to the series' last one (a re-sent batch)
+  kNonFinite,      // NaN (other than the stale marker) or +-Inf
+  kStale,          // the stale marker: ends the series, not a value
+  kInvalidLabels,  // unsorted, repeated, empty-valued or non-UTF-8 labels
   kNum,
 };
 

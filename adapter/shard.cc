@@ -148,6 +148,10 @@ Shard::InputSeries* Shard::Create(uint64_t hash, std::span<const proto::LabelVie
   auto& chain = inputs_[hash];
   chain.push_back(std::make_unique<InputSeries>(InputSeries{input, {}}));
   InputSeries* in = chain.back().get();
+  if (!ValidateLabels(input).ok()) {
+    in->invalid = true;
+    return in;
+  }
   // Sorted labels are what Prometheus sends; selection needs them sorted.
   Labels sorted = input;
   SortLabels(&sorted);
@@ -159,7 +163,6 @@ Shard::InputSeries* Shard::Create(uint64_t hash, std::span<const proto::LabelVie
       series->labels =
           OutputLabels(sorted, absl::StrCat(metric.predicted_metric_name, "_", model.kind));
       series->metric = &metric;
-      series->model_config = &model;
       series->model = model.factory.New();
       if (activities_ != nullptr)
         series->activity = activities_->Find(GetLabel(series->labels, "__name__"));
@@ -190,6 +193,10 @@ absl::Status Shard::Apply(const proto::WriteRequestView& req, std::span<const ui
     const uint64_t hash = hashes[index];
     InputSeries* in = Find(hash, labels);
     if (in == nullptr) in = Create(hash, labels);
+    if (in->invalid) {
+      count(SampleOutcome::kInvalidLabels, samples.size());
+      continue;
+    }
     if (in->outputs.empty()) {
       count(SampleOutcome::kNotSelected, samples.size());
       continue;

@@ -100,6 +100,9 @@ class Shard {
   struct InputSeries {
     Labels labels;
     std::vector<ForecastSeries*> outputs;
+    // Labels Prometheus would never send (see ValidateLabels): not modelled,
+    // since remote read must only return valid series.
+    bool invalid = false;
   };
 
   InputSeries* Find(uint64_t hash, std::span<const proto::LabelView> labels);

@@ -401,6 +401,22 @@ TEST(Server, UnselectedSeriesIsCountedAndGetsNoForecast) {
   EXPECT_TRUE(Read(port, kT0, kT0 + kHour, {Matcher(PbMatcher::RE, "__name__", ".+")}).empty());
 }
 
+TEST(Server, SeriesWithInvalidLabelsAreCountedAndGetNoForecast) {
+  InProcessAdapter adapter;
+  const uint16_t port = adapter.port();
+  WriteRequestBuilder b;
+  for (int i = 0; i < 3; ++i) {
+    // Selected by the config, but remote read could never return them.
+    b.Add({{"__name__", "node_load1"}, {"instance", ""}, {"job", "node"}}, kT0 + i * kStep, 1);
+    b.Add({{"__name__", "node_load1"}, {"instance", "\xff"}, {"job", "node"}}, kT0 + i * kStep, 1);
+  }
+  absl::StatusOr<HttpResult> r = RemoteWrite(port, b.request());
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->status, 204) << r->body;
+  EXPECT_EQ(Scrape(port, Rejected("invalid_labels")), 6);
+  EXPECT_EQ(Scrape(port, "kad_active_series"), 0);
+}
+
 TEST(Server, SamplesReadReturnsSortedLabeledSeriesWithFuturePoints) {
   InProcessAdapter adapter;
   const uint16_t port = adapter.port();
