@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <limits>
 #include <map>
 #include <memory>
@@ -374,6 +375,47 @@ TEST(RetentionFilter, CompactionDropsOnlyPointsOlderThanTheCutoff) {
   EXPECT_TRUE(kept_foreign_key);
 }
 
+// Calls write_one(store, i) for i = 0 .. count-1 in a forked child that
+// reports each acknowledged i through a pipe, SIGKILLs the child after
+// `acks_before_kill` acknowledgements, and returns the last acknowledged i
+// (-1, with a test failure, if the child did not get that far).
+int32_t WriteUntilKilled(const std::string& path, int32_t count, int acks_before_kill,
+                         const std::function<bool(Store&, int32_t)>& write_one) {
+  int fds[2];
+  if (pipe(fds) != 0) {
+    ADD_FAILURE() << "pipe failed";
+    return -1;
+  }
+  const pid_t child = fork();
+  if (child == 0) {
+    close(fds[0]);
+    absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(OptionsFor(path));
+    if (!store.ok()) _exit(2);
+    for (int32_t i = 0; i < count; ++i) {
+      if (!write_one(**store, i)) _exit(3);
+      if (write(fds[1], &i, sizeof(i)) != sizeof(i)) _exit(4);
+    }
+    // Wait for the kill even if it comes late: the store is never closed.
+    for (;;) pause();
+  }
+  close(fds[1]);
+  int32_t last_ack = -1;
+  int acks = 0;
+  int32_t i;
+  while (child > 0 && read(fds[0], &i, sizeof(i)) == sizeof(i)) {
+    last_ack = i;
+    if (++acks == acks_before_kill) kill(child, SIGKILL);
+  }
+  close(fds[0]);
+  int wstatus = 0;
+  if (child < 0 || waitpid(child, &wstatus, 0) != child || !WIFSIGNALED(wstatus) ||
+      acks < acks_before_kill) {
+    ADD_FAILURE() << "writer stopped early: status " << wstatus << " after " << acks << " acks";
+    return -1;
+  }
+  return last_ack;
+}
+
 // The child writes batches of kPointsPerBatch points and reports each
 // acknowledged batch number through a pipe; the parent kills it with
 // SIGKILL mid-stream and checks nothing acknowledged was lost.
@@ -382,40 +424,17 @@ TEST(Store, AcknowledgedWritesSurviveKill9) {
   constexpr int kPointsPerBatch = 50;
   constexpr int kAcksBeforeKill = 500;
   TempDir dir;
-  int fds[2];
-  ASSERT_EQ(pipe(fds), 0);
-  const pid_t child = fork();
-  ASSERT_GE(child, 0);
-  if (child == 0) {
-    close(fds[0]);
-    absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(OptionsFor(dir.path()));
-    if (!store.ok()) _exit(2);
-    WriteBatch batch;
-    batch.PutSeries(1, "series");
-    for (int32_t b = 0; b < kBatches; ++b) {
-      batch.PutState(1, std::to_string(b));
-      for (int i = 0; i < kPointsPerBatch; ++i) {
-        batch.PutPoint(1, Point(int64_t{b} * kPointsPerBatch + i, b));
-      }
-      if (!(*store)->Write(&batch).ok()) _exit(3);
-      if (write(fds[1], &b, sizeof(b)) != sizeof(b)) _exit(4);
-    }
-    // Wait for the kill even if it comes late: the store is never closed.
-    for (;;) pause();
-  }
-  close(fds[1]);
-  int32_t last_ack = -1;
-  int acks = 0;
-  int32_t b;
-  while (read(fds[0], &b, sizeof(b)) == sizeof(b)) {
-    last_ack = b;
-    if (++acks == kAcksBeforeKill) kill(child, SIGKILL);
-  }
-  close(fds[0]);
-  int wstatus = 0;
-  ASSERT_EQ(waitpid(child, &wstatus, 0), child);
-  ASSERT_GE(acks, kAcksBeforeKill) << "child stopped early, status " << wstatus;
-  ASSERT_TRUE(WIFSIGNALED(wstatus));
+  WriteBatch batch;
+  batch.PutSeries(1, "series");
+  const int32_t last_ack =
+      WriteUntilKilled(dir.path(), kBatches, kAcksBeforeKill, [&batch](Store& store, int32_t b) {
+        batch.PutState(1, std::to_string(b));
+        for (int i = 0; i < kPointsPerBatch; ++i) {
+          batch.PutPoint(1, Point(int64_t{b} * kPointsPerBatch + i, b));
+        }
+        return store.Write(&batch).ok();
+      });
+  ASSERT_GE(last_ack, kAcksBeforeKill - 1);
 
   std::unique_ptr<Store> store = OpenOrDie(OptionsFor(dir.path()));
   ASSERT_NE(store, nullptr);
@@ -657,33 +676,10 @@ TEST(StoreLocks, AcknowledgedLocksSurviveKill9) {
   constexpr int32_t kLocks = 100000;
   constexpr int kAcksBeforeKill = 300;
   TempDir dir;
-  int fds[2];
-  ASSERT_EQ(pipe(fds), 0);
-  const pid_t child = fork();
-  ASSERT_GE(child, 0);
-  if (child == 0) {
-    close(fds[0]);
-    absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(OptionsFor(dir.path()));
-    if (!store.ok()) _exit(2);
-    for (int32_t i = 0; i < kLocks; ++i) {
-      if (!(*store)->PutLock(EncodeIdKey(i), "locked").ok()) _exit(3);
-      if (write(fds[1], &i, sizeof(i)) != sizeof(i)) _exit(4);
-    }
-    for (;;) pause();
-  }
-  close(fds[1]);
-  int32_t last_ack = -1;
-  int acks = 0;
-  int32_t i;
-  while (read(fds[0], &i, sizeof(i)) == sizeof(i)) {
-    last_ack = i;
-    if (++acks == kAcksBeforeKill) kill(child, SIGKILL);
-  }
-  close(fds[0]);
-  int wstatus = 0;
-  ASSERT_EQ(waitpid(child, &wstatus, 0), child);
-  ASSERT_GE(acks, kAcksBeforeKill) << "child stopped early, status " << wstatus;
-  ASSERT_TRUE(WIFSIGNALED(wstatus));
+  const int32_t last_ack = WriteUntilKilled(
+      dir.path(), kLocks, kAcksBeforeKill,
+      [](Store& store, int32_t i) { return store.PutLock(EncodeIdKey(i), "locked").ok(); });
+  ASSERT_GE(last_ack, kAcksBeforeKill - 1);
 
   std::unique_ptr<Store> store = OpenOrDie(OptionsFor(dir.path()));
   ASSERT_NE(store, nullptr);
