@@ -16,12 +16,18 @@ struct Placement {
   const ModelConfig* model = nullptr;
 };
 
-Placement Place(const Config& config, const Labels& output) {
-  const std::string_view name = GetLabel(output, "__name__");
+// True when `name` is predicted_metric_name + "_" + kind.
+bool IsForecastName(std::string_view name, const MetricConfig& metric, const ModelConfig& model) {
+  const std::string& prefix = metric.predicted_metric_name;
+  return name.size() == prefix.size() + 1 + model.kind.size() && name.starts_with(prefix) &&
+         name[prefix.size()] == '_' && name.ends_with(model.kind);
+}
+
+// The config entry and model a stored series made from `input` belongs to.
+Placement Place(const Config& config, std::string_view name, const Labels& input) {
   for (const MetricConfig& metric : config.metrics) {
     for (const ModelConfig& model : metric.models) {
-      if (name == absl::StrCat(metric.predicted_metric_name, "_", model.kind) &&
-          metric.selector.Matches(InputLabels(output))) {
+      if (IsForecastName(name, metric, model) && metric.selector.Matches(input)) {
         return {&metric, &model};
       }
     }
@@ -87,33 +93,30 @@ Engine::~Engine() { Stop(); }
 
 absl::Status Engine::Load() {
   store_->SetRetentionNow(clock_->NowMs());
-  std::vector<std::unique_ptr<ForecastSeries>> loaded;
+  struct Loaded {
+    std::unique_ptr<ForecastSeries> series;
+    Labels input;
+  };
+  std::vector<Loaded> loaded;
   size_t unconfigured = 0;
   size_t fresh = 0;
   absl::Status status =
       store_->ForEachSeries([&](uint64_t id, std::string_view label_bytes, std::string_view state) {
         next_id_ = std::max<uint64_t>(next_id_, id + 1);
         absl::StatusOr<Labels> labels = DecodeLabels(label_bytes);
-        Placement place = labels.ok() ? Place(config_, *labels) : Placement{};
+        if (!labels.ok()) {
+          ++unconfigured;
+          return;
+        }
+        Labels input = InputLabels(*labels);
+        const Placement place = Place(config_, GetLabel(*labels, "__name__"), input);
         if (place.metric == nullptr) {
           ++unconfigured;
           return;
         }
-        auto series = std::make_unique<ForecastSeries>();
-        series->id = id;
-        series->labels = *std::move(labels);
-        series->metric = place.metric;
-        series->model = place.model->factory.New();
-        if (place.metric->selector.function != RangeFunction::kNone) {
-          // The counter window is not stored: the rate resumes after the
-          // next two samples.
-          series->rate = std::make_unique<CounterRate>(place.metric->selector.function,
-                                                       place.metric->selector.range_ms);
-        }
+        auto series =
+            MakeForecastSeries(id, *std::move(labels), *place.metric, *place.model, activities_);
         series->persisted = true;
-        if (activities_ != nullptr) {
-          series->activity = activities_->Find(GetLabel(series->labels, "__name__"));
-        }
         if (!state.empty() && !DecodeCheckpoint(state, series.get()).ok()) {
           // Written by another kind or other arguments: relearn from the
           // points.
@@ -121,14 +124,14 @@ absl::Status Engine::Load() {
           series->last_ts = kNoTimestamp;
           ++fresh;
         }
-        loaded.push_back(std::move(series));
+        loaded.push_back({std::move(series), std::move(input)});
       });
   if (!status.ok()) return status;
 
   // Replay what was acknowledged after each checkpoint; models are
   // deterministic, so this ends in the state an uninterrupted run has.
   size_t replayed = 0;
-  for (auto& series : loaded) {
+  for (auto& [series, input] : loaded) {
     const int64_t checkpoint = series->last_ts;
     status = store_->ScanPoints(series->id, checkpoint, std::numeric_limits<int64_t>::max(),
                                 [&](const storage::ForecastPoint& p) {
@@ -141,7 +144,8 @@ absl::Status Engine::Load() {
                                   return true;
                                 });
     if (!status.ok()) return status;
-    ShardFor(HashLabels(InputLabels(series->labels))).Adopt(std::move(series));
+    const uint64_t hash = HashLabels(input);
+    ShardFor(hash).Adopt(hash, input, std::move(series));
   }
   log_->Info("loaded stored state", {{"series", absl::StrCat(loaded.size())},
                                      {"replayed_points", absl::StrCat(replayed)},

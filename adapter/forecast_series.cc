@@ -44,6 +44,25 @@ storage::ForecastPoint ForecastSeries::Observe(int64_t t_ms, double value) {
   return latest;
 }
 
+std::unique_ptr<ForecastSeries> MakeForecastSeries(uint64_t id, Labels output,
+                                                   const MetricConfig& metric,
+                                                   const ModelConfig& model,
+                                                   const ActivityEngine* activities) {
+  auto series = std::make_unique<ForecastSeries>();
+  series->id = id;
+  series->labels = std::move(output);
+  series->metric = &metric;
+  series->model = model.factory.New();
+  // The counter window is not checkpointed: after a restart the rate
+  // resumes once two new samples are in the range.
+  if (metric.selector.function != RangeFunction::kNone) {
+    series->rate =
+        std::make_unique<CounterRate>(metric.selector.function, metric.selector.range_ms);
+  }
+  if (activities != nullptr) series->activity = activities->Find(GetLabel(series->labels, kName));
+  return series;
+}
+
 Labels OutputLabels(const Labels& input, std::string_view name) {
   Labels out;
   out.reserve(input.size() + 1);

@@ -49,6 +49,13 @@ struct ForecastSeries {
   storage::ForecastPoint Observe(int64_t t_ms, double value);
 };
 
+// A new forecast series `output` (labels without value_type) of `model`
+// under `metric`, bound to its activity if `activities` has one for it.
+std::unique_ptr<ForecastSeries> MakeForecastSeries(uint64_t id, Labels output,
+                                                   const MetricConfig& metric,
+                                                   const ModelConfig& model,
+                                                   const ActivityEngine* activities);
+
 // The output labels (without value_type) for `input` under `name` = P_k.
 // source_metric and value_type labels of the input are replaced.
 Labels OutputLabels(const Labels& input, std::string_view name);

@@ -66,12 +66,7 @@ Shard::Shard(const Config& config, const ShardOptions& options, storage::Store* 
 
 Shard::~Shard() { Stop(); }
 
-void Shard::Adopt(std::unique_ptr<ForecastSeries> series) {
-  const Labels input = InputLabels(series->labels);
-  Attach(HashLabels(input), input, std::move(series));
-}
-
-void Shard::Attach(uint64_t hash, const Labels& input, std::unique_ptr<ForecastSeries> series) {
+void Shard::Adopt(uint64_t hash, const Labels& input, std::unique_ptr<ForecastSeries> series) {
   std::vector<std::unique_ptr<InputSeries>>& chain = inputs_[hash];
   InputSeries* in = nullptr;
   for (auto& candidate : chain) {
@@ -152,24 +147,14 @@ Shard::InputSeries* Shard::Create(uint64_t hash, std::span<const proto::LabelVie
     in->invalid = true;
     return in;
   }
-  // Sorted labels are what Prometheus sends; selection needs them sorted.
-  Labels sorted = input;
-  SortLabels(&sorted);
+  // Valid labels are sorted, as selection needs them.
   for (const MetricConfig& metric : config_.metrics) {
-    if (!metric.selector.Matches(sorted)) continue;
+    if (!metric.selector.Matches(input)) continue;
     for (const ModelConfig& model : metric.models) {
-      auto series = std::make_unique<ForecastSeries>();
-      series->id = next_id_->fetch_add(1, std::memory_order_relaxed);
-      series->labels =
-          OutputLabels(sorted, absl::StrCat(metric.predicted_metric_name, "_", model.kind));
-      series->metric = &metric;
-      series->model = model.factory.New();
-      if (activities_ != nullptr)
-        series->activity = activities_->Find(GetLabel(series->labels, "__name__"));
-      if (metric.selector.function != RangeFunction::kNone) {
-        series->rate =
-            std::make_unique<CounterRate>(metric.selector.function, metric.selector.range_ms);
-      }
+      auto series = MakeForecastSeries(
+          next_id_->fetch_add(1, std::memory_order_relaxed),
+          OutputLabels(input, absl::StrCat(metric.predicted_metric_name, "_", model.kind)), metric,
+          model, activities_);
       in->outputs.push_back(series.get());
       series_.push_back(std::move(series));
     }

@@ -69,8 +69,9 @@ class Shard {
         SelfMetrics* metrics, ActivityEngine* activities, std::atomic<uint64_t>* next_id);
   ~Shard();
 
-  // Before Start(): takes a series loaded from storage.
-  void Adopt(std::unique_ptr<ForecastSeries> series);
+  // Before Start(): takes a series loaded from storage, made from `input`
+  // (whose HashLabels is `hash`).
+  void Adopt(uint64_t hash, const Labels& input, std::unique_ptr<ForecastSeries> series);
   void Start();
   // Checkpoints every changed series, then stops the thread.
   void Stop();
@@ -107,7 +108,7 @@ class Shard {
 
   InputSeries* Find(uint64_t hash, std::span<const proto::LabelView> labels);
   InputSeries* Create(uint64_t hash, std::span<const proto::LabelView> labels);
-  void Attach(uint64_t hash, const Labels& input, std::unique_ptr<ForecastSeries> series);
+
   void ScheduleCheckpoint();
   void ScheduleRetrain();
 
