@@ -265,7 +265,9 @@ absl::StatusOr<size_t> Shard::Retrain(const std::vector<LabelMatcher>& matchers)
   storage::WriteBatch batch;
   std::vector<ForecastSeries*> retrained;
   for (const auto& s : series_) {
-    const Labels input = InputLabels(s->labels);
+    // The input labels are only needed for a selector or an activity lock.
+    const bool needs_input = !matchers.empty() || s->activity != nullptr;
+    const Labels input = needs_input ? InputLabels(s->labels) : Labels();
     if (!MatchesAll(matchers, input)) continue;
     s->model->Retrain();
     if (s->activity != nullptr) activities_->OnRetrained(*s->activity, input);
