@@ -37,12 +37,21 @@ void AppendLock(std::string* out, const LockInfo& lock) {
   absl::StrAppend(out, ",\"since_ms\":", lock.since_ms, "}");
 }
 
+bool SameBinding(const ActivityBinding& a, const ActivityBinding& b) {
+  const activities::ActivitySpec& x = a.spec;
+  const activities::ActivitySpec& y = b.spec;
+  return x.name == y.name && x.script_path == y.script_path && x.interpreter == y.interpreter &&
+         x.args == y.args && x.timeout_ms == y.timeout_ms && x.kill_grace_ms == y.kill_grace_ms &&
+         x.env == y.env && x.run_as_user == y.run_as_user && x.max_concurrent == y.max_concurrent &&
+         a.lock_per_activity == b.lock_per_activity && a.clear_on_retrain == b.clear_on_retrain &&
+         a.clear_on_recovery == b.clear_on_recovery;
+}
+
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<ActivityEngine>> ActivityEngine::Create(
-    const Config& config, const ActivityOptions& options, storage::Store* store,
-    const Logger* log) {
-  std::unique_ptr<ActivityEngine> engine(new ActivityEngine(options, store, log));
+absl::StatusOr<ActivityEngine::Bindings> ActivityEngine::MakeBindings(
+    const Config& config, const ActivityOptions& options) {
+  Bindings bindings;
   for (const ActivityConfig& a : config.activities) {
     const std::string& file = a.shell_file.empty() ? a.python_file : a.shell_file;
     absl::StatusOr<std::string> path = activities::ResolveScript(options.scripts_dir, file);
@@ -50,26 +59,39 @@ absl::StatusOr<std::unique_ptr<ActivityEngine>> ActivityEngine::Create(
       return absl::InvalidArgumentError(
           absl::StrCat("activity ", a.name, ": ", path.status().message()));
     }
-    ActivityBinding binding;
-    binding.spec.name = a.name;
-    binding.spec.script_path = *path;
-    binding.spec.interpreter = a.python_file.empty() ? "" : a.interpreter;
-    binding.spec.args = a.args;
-    binding.spec.timeout_ms = a.timeout_ms;
-    binding.spec.env = a.env;
-    binding.spec.run_as_user = a.run_as_user;
-    binding.spec.max_concurrent = a.max_concurrent;
-    binding.lock_per_activity = a.lock_per_activity;
+    auto binding = std::make_shared<ActivityBinding>();
+    binding->spec.name = a.name;
+    binding->spec.script_path = *path;
+    binding->spec.interpreter = a.python_file.empty() ? "" : a.interpreter;
+    binding->spec.args = a.args;
+    binding->spec.timeout_ms = a.timeout_ms;
+    binding->spec.env = a.env;
+    binding->spec.run_as_user = a.run_as_user;
+    binding->spec.max_concurrent = a.max_concurrent;
+    binding->lock_per_activity = a.lock_per_activity;
     for (const MetricConfig& m : config.metrics) {
       for (const ModelConfig& model : m.models) {
         if (absl::StrCat(m.predicted_metric_name, "_", model.kind) != a.name) continue;
         for (const std::string& event : m.events) {
-          binding.clear_on_retrain |= event == "onRetrain";
-          binding.clear_on_recovery |= event == "onAnomalyChangeStatus";
+          binding->clear_on_retrain |= event == "onRetrain";
+          binding->clear_on_recovery |= event == "onAnomalyChangeStatus";
         }
       }
     }
-    engine->bindings_.emplace(a.name, std::move(binding));
+    bindings.emplace(a.name, std::move(binding));
+  }
+  return bindings;
+}
+
+absl::StatusOr<std::unique_ptr<ActivityEngine>> ActivityEngine::Create(
+    const Config& config, const ActivityOptions& options, storage::Store* store,
+    const Logger* log) {
+  std::unique_ptr<ActivityEngine> engine(new ActivityEngine(options, store, log));
+  absl::StatusOr<Bindings> bindings = MakeBindings(config, options);
+  if (!bindings.ok()) return bindings.status();
+  {
+    absl::MutexLock l(&engine->mu_);
+    engine->bindings_ = *std::move(bindings);
   }
 
   absl::Status status = store->ForEachLock([&](std::string_view key, std::string_view value) {
@@ -106,8 +128,25 @@ ActivityEngine::ActivityEngine(const ActivityOptions& options, storage::Store* s
 ActivityEngine::~ActivityEngine() { dispatcher_.reset(); }
 
 const ActivityBinding* ActivityEngine::Find(std::string_view forecast_name) const {
+  absl::MutexLock l(&mu_);
   auto it = bindings_.find(forecast_name);
-  return it == bindings_.end() ? nullptr : &it->second;
+  return it == bindings_.end() ? nullptr : it->second.get();
+}
+
+absl::Status ActivityEngine::Reload(const Config& config) {
+  absl::StatusOr<Bindings> bindings = MakeBindings(config, options_);
+  if (!bindings.ok()) return bindings.status();
+  absl::MutexLock l(&mu_);
+  for (auto& [name, binding] : *bindings) {
+    auto it = bindings_.find(name);
+    if (it != bindings_.end() && SameBinding(*it->second, *binding)) binding = it->second;
+  }
+  for (auto& [name, binding] : bindings_) {
+    auto it = bindings->find(name);
+    if (it == bindings->end() || it->second != binding) retired_.push_back(std::move(binding));
+  }
+  bindings_ = *std::move(bindings);
+  return absl::OkStatus();
 }
 
 std::string ActivityEngine::LockKey(const ActivityBinding& binding, const Labels& input) const {
@@ -255,7 +294,13 @@ std::string ActivityEngine::LocksJson() const {
 std::string ActivityEngine::ActivitiesJson() const {
   std::string out = "{\"activities\":[";
   bool first = true;
-  for (const auto& [name, b] : bindings_) {
+  Bindings bindings;
+  {
+    absl::MutexLock l(&mu_);
+    bindings = bindings_;
+  }
+  for (const auto& [name, binding] : bindings) {
+    const ActivityBinding& b = *binding;
     if (!first) out.push_back(',');
     first = false;
     out.append("{\"name\":");

@@ -10,6 +10,10 @@
 // it. onRetrain clears the locks of retrained series; onAnomalyChangeStatus
 // clears them when the series' anomaly goes from 1 back to 0.
 //
+// A reload replaces the bindings; a binding the reload leaves unchanged stays
+// the same object. Replaced ones live as long as the engine, since queued
+// and running jobs point at them (a few hundred bytes per changed activity).
+//
 // Thread-safe.
 #pragma once
 
@@ -71,7 +75,11 @@ class ActivityEngine {
   ~ActivityEngine();  // waits for running scripts
 
   // The binding for forecast series named `forecast_name` (P_k), or null.
+  // The pointer stays valid for the engine's lifetime.
   const ActivityBinding* Find(std::string_view forecast_name) const;
+  // Takes the activities of `config` (resolved as Create does); on an error
+  // the old ones stay. Locks are kept, also those of removed activities.
+  absl::Status Reload(const Config& config);
 
   // A new sample of `input` was scored (`point`); `was_anomaly` is the
   // previous sample's verdict. Called on the series' shard thread.
@@ -102,9 +110,15 @@ class ActivityEngine {
   const ActivityOptions options_;
   storage::Store* store_;
   const Logger* log_;
-  std::map<std::string, ActivityBinding, std::less<>> bindings_;  // by activity name
+  using Bindings = std::map<std::string, std::shared_ptr<const ActivityBinding>, std::less<>>;
+  // By activity name.
+  static absl::StatusOr<Bindings> MakeBindings(const Config& config,
+                                               const ActivityOptions& options);
 
   mutable absl::Mutex mu_;
+  Bindings bindings_ ABSL_GUARDED_BY(mu_);
+  // Bindings a reload replaced, kept for the jobs that point at them.
+  std::vector<std::shared_ptr<const ActivityBinding>> retired_ ABSL_GUARDED_BY(mu_);
   // Claimed when enqueued, stored when the run starts, gone when cleared.
   absl::flat_hash_map<std::string, LockInfo> locks_ ABSL_GUARDED_BY(mu_);
   // runs by (activity, outcome); durations by activity.

@@ -94,18 +94,21 @@ constexpr Route kRoutes[] = {
     {"/api/v1/locks", http::verb::get, "locks"},
     {"/api/v1/locks", http::verb::delete_, "delete_locks"},
     {"/api/v1/retrain", http::verb::post, "retrain"},
+    {"/-/reload", http::verb::post, "reload"},
 };
 
 }  // namespace
 
 Api::Api(const ApiOptions& options, Engine* engine, const storage::Store* store,
-         SelfMetrics* metrics, ActivityEngine* activities, const Logger* log)
+         SelfMetrics* metrics, ActivityEngine* activities, const Logger* log,
+         ConfigReloader* reloader)
     : options_(options),
       engine_(engine),
       store_(store),
       metrics_(metrics),
       activities_(activities),
       log_(log),
+      reloader_(reloader),
       workers_(options.workers) {}
 
 Api::~Api() { workers_.join(); }
@@ -158,6 +161,13 @@ void Api::Handle(HttpRequest&& request, Respond respond) {
   boost::asio::post(workers_, [this, shared, timed, name] {
     if (name == "read") return Read(*shared, timed);
     if (name == "retrain") return Retrain(*shared, timed);
+    if (name == "reload") {
+      if (reloader_ == nullptr) return timed(TextResponse(404, "no endpoint /-/reload"));
+      const absl::Status s = reloader_->Reload();
+      return timed(s.ok()
+                       ? TextResponse(200, "")
+                       : TextResponse(500, absl::StrCat("failed to reload config: ", s.message())));
+    }
     if (activities_ == nullptr) {
       return timed(JsonResponse(name == "locks" ? "{\"locks\":[]}" : "{\"activities\":[]}"));
     }
@@ -169,13 +179,25 @@ void Api::Handle(HttpRequest&& request, Respond respond) {
 
 void Api::Write(HttpRequest&& request, Respond respond) {
   auto job = std::make_shared<WriteJob>();
-  if (absl::Status s = DecodeRemoteWrite(request, options_.max_uncompressed_bytes, job.get());
+  RemoteWriteMessage message = RemoteWriteMessage::kV1;
+  if (absl::Status s =
+          DecodeRemoteWrite(request, options_.max_uncompressed_bytes, job.get(), &message);
       !s.ok()) {
     log_->Debug("remote write rejected", {{"err", s.ToString()}});
-    return respond(ErrorResponse(s));
+    HttpResponse response = ErrorResponse(s);
+    if (message == RemoteWriteMessage::kV2) AddWrittenHeaders({}, &response);
+    return respond(std::move(response));
   }
-  engine_->Ingest(std::move(job), [respond = std::move(respond)](absl::Status s) {
-    respond(s.ok() ? TextResponse(204, "") : ErrorResponse(s));
+  const WrittenCounts counts = WrittenCounts::Of(job->request);
+  // Native histograms are accepted (and reported written) but no model
+  // takes them: counted here, as the shards never see them.
+  metrics_->AddReceived(counts.histograms);
+  metrics_->Add(SampleOutcome::kNativeHistogram, counts.histograms);
+  engine_->Ingest(std::move(job), [respond = std::move(respond), message, counts](absl::Status s) {
+    HttpResponse response = s.ok() ? TextResponse(204, "") : ErrorResponse(s);
+    if (message == RemoteWriteMessage::kV2)
+      AddWrittenHeaders(s.ok() ? counts : WrittenCounts{}, &response);
+    respond(std::move(response));
   });
 }
 

@@ -32,8 +32,9 @@ struct ApiOptions {
 class Api {
  public:
   // `activities` may be null: the activity endpoints then list nothing.
+  // `reloader` may be null: POST /-/reload then answers 404.
   Api(const ApiOptions& options, Engine* engine, const storage::Store* store, SelfMetrics* metrics,
-      ActivityEngine* activities, const Logger* log);
+      ActivityEngine* activities, const Logger* log, ConfigReloader* reloader = nullptr);
   ~Api();  // waits for running worker tasks
 
   void SetReady() { ready_.store(true); }
@@ -53,6 +54,7 @@ class Api {
   SelfMetrics* metrics_;
   ActivityEngine* activities_;
   const Logger* log_;
+  ConfigReloader* reloader_;
   std::atomic<bool> ready_{false};
   boost::asio::thread_pool workers_;
 };

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <utility>
@@ -212,6 +213,10 @@ absl::StatusOr<ModelConfig> ParseModel(const FileReader& r, const YAML::Node& no
   }
   absl::StatusOr<models::ModelFactory> factory = models::MakeModelFactory(model.kind, model.args);
   if (!factory.ok()) return r.Error(node, path, factory.status().message());
+  if (std::optional<std::string_view> real = models::KindAlias(model.kind)) {
+    r.Warn(kind, absl::StrCat("model kind ", model.kind, " runs as ", AbslView(*real),
+                              " here; its series keep the name ending _", model.kind));
+  }
   model.factory = *std::move(factory);
   return model;
 }

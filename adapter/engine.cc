@@ -4,11 +4,42 @@
 #include <latch>
 #include <limits>
 
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "adapter/absl_view.h"
 
 namespace kad::adapter {
 namespace {
+
+// Counter families remembered at most: far more than one Prometheus scrapes
+// (each costs its name), few enough to bound the memory of a hostile sender.
+constexpr size_t kMaxCounterFamilies = 100'000;
+
+// The first sample outside [min_ms, max_ms], as an error naming its series.
+// Prometheus' receiver refuses such a request whole with 400 (out of
+// bounds), which the sender drops instead of retrying; so does the adapter,
+// before any of it is applied.
+absl::Status CheckTimestamps(const proto::WriteRequestView& req, int64_t now_ms, int64_t min_ms,
+                             int64_t max_ms) {
+  for (const proto::SeriesView& series : req.series) {
+    for (const proto::SampleView& sample : req.SamplesOf(series)) {
+      if (sample.timestamp_ms >= min_ms && sample.timestamp_ms <= max_ms) continue;
+      std::string labels;
+      for (const proto::LabelView& l : req.LabelsOf(series)) {
+        absl::StrAppend(&labels, labels.empty() ? "" : ", ", absl::CEscape(AbslView(l.name)), "=\"",
+                        absl::CEscape(AbslView(l.value)), "\"");
+      }
+      return absl::InvalidArgumentError(absl::StrCat(
+          "sample of {", labels, "} at ", sample.timestamp_ms, " ms is ",
+          sample.timestamp_ms < min_ms ? "older than the retention" : "too far in the future",
+          " (now ", now_ms, " ms, accepted ", min_ms, " to ", max_ms, "); request refused"));
+    }
+  }
+  return absl::OkStatus();
+}
 
 // Where a stored series belongs in the current config, if anywhere.
 struct Placement {
@@ -70,48 +101,51 @@ absl::Status EngineOptions::Validate() const {
   if (read_sample_limit == 0 || read_series_limit == 0) {
     return absl::InvalidArgumentError("remote-read limits must be positive");
   }
+  if (max_sample_age_ms <= 0 || max_sample_lead_ms <= 0) {
+    return absl::InvalidArgumentError("sample age and lead bounds must be positive");
+  }
   return absl::OkStatus();
 }
 
 Engine::Engine(const Config& config, const EngineOptions& options, storage::Store* store,
                const Clock* clock, SelfMetrics* metrics, ActivityEngine* activities,
                const Logger* log)
-    : config_(config),
+    :  // Borrowed: the caller keeps the first config alive.
+      config_(std::shared_ptr<const Config>(), &config),
       options_(options),
       store_(store),
       clock_(clock),
       metrics_(metrics),
       activities_(activities),
-      log_(log) {
+      log_(log),
+      counters_(kMaxCounterFamilies) {
   for (int i = 0; i < options_.shards; ++i) {
-    shards_.push_back(
-        std::make_unique<Shard>(config_, options_.shard, store_, metrics_, activities_, &next_id_));
+    shards_.push_back(std::make_unique<Shard>(config_, options_.shard, store_, metrics_,
+                                              activities_, &next_id_, &counters_));
   }
 }
 
 Engine::~Engine() { Stop(); }
 
-absl::Status Engine::Load() {
-  store_->SetRetentionNow(clock_->NowMs());
-  struct Loaded {
-    std::unique_ptr<ForecastSeries> series;
-    Labels input;
-  };
-  std::vector<Loaded> loaded;
-  size_t unconfigured = 0;
-  size_t fresh = 0;
+absl::Status Engine::Restore(const Config& config,
+                             const std::function<bool(std::string_view)>& wanted,
+                             std::vector<RestoredSeries>* out, RestoreCounts* counts) {
   absl::Status status =
       store_->ForEachSeries([&](uint64_t id, std::string_view label_bytes, std::string_view state) {
-        next_id_ = std::max<uint64_t>(next_id_, id + 1);
+        uint64_t next = next_id_.load();
+        while (next <= id && !next_id_.compare_exchange_weak(next, id + 1)) {
+        }
         absl::StatusOr<Labels> labels = DecodeLabels(label_bytes);
         if (!labels.ok()) {
-          ++unconfigured;
+          ++counts->skipped;
           return;
         }
+        const std::string_view name = GetLabel(*labels, "__name__");
+        if (!wanted(name)) return;
         Labels input = InputLabels(*labels);
-        const Placement place = Place(config_, GetLabel(*labels, "__name__"), input);
+        const Placement place = Place(config, name, input);
         if (place.metric == nullptr) {
-          ++unconfigured;
+          ++counts->skipped;
           return;
         }
         auto series =
@@ -122,35 +156,117 @@ absl::Status Engine::Load() {
           // points.
           series->model = place.model->factory.New();
           series->last_ts = kNoTimestamp;
-          ++fresh;
+          ++counts->fresh;
         }
-        loaded.push_back({std::move(series), std::move(input)});
+        if (series->counter_rate) {
+          // New series of its family are rates from their first sample.
+          const std::string_view family[] = {GetLabel(input, "__name__")};
+          std::vector<std::string> learned;
+          (void)counters_.Learn(family, &learned);
+        }
+        const uint64_t hash = HashLabels(input);
+        out->push_back({hash, std::move(input), std::move(series)});
       });
   if (!status.ok()) return status;
 
   // Replay what was acknowledged after each checkpoint; models are
   // deterministic, so this ends in the state an uninterrupted run has.
-  size_t replayed = 0;
-  for (auto& [series, input] : loaded) {
-    const int64_t checkpoint = series->last_ts;
-    status = store_->ScanPoints(series->id, checkpoint, std::numeric_limits<int64_t>::max(),
+  for (RestoredSeries& r : *out) {
+    ForecastSeries& series = *r.series;
+    const int64_t checkpoint = series.last_ts;
+    status = store_->ScanPoints(series.id, checkpoint, std::numeric_limits<int64_t>::max(),
                                 [&](const storage::ForecastPoint& p) {
                                   if (p.timestamp_ms == checkpoint) {
-                                    series->latest = p;
+                                    series.latest = p;
                                   } else {
-                                    series->Observe(p.timestamp_ms, p.value);
-                                    ++replayed;
+                                    series.Observe(p.timestamp_ms, p.value);
+                                    ++counts->replayed;
                                   }
                                   return true;
                                 });
     if (!status.ok()) return status;
-    const uint64_t hash = HashLabels(input);
-    ShardFor(hash).Adopt(hash, input, std::move(series));
   }
-  log_->Info("loaded stored state", {{"series", absl::StrCat(loaded.size())},
-                                     {"replayed_points", absl::StrCat(replayed)},
-                                     {"skipped_unconfigured", absl::StrCat(unconfigured)},
-                                     {"restarted_models", absl::StrCat(fresh)}});
+  return absl::OkStatus();
+}
+
+absl::Status Engine::Load() {
+  store_->SetRetentionNow(clock_->NowMs());
+  absl::MutexLock lock(&reload_mu_);
+  std::vector<RestoredSeries> restored;
+  RestoreCounts counts;
+  absl::Status status = Restore(
+      *config_, [](std::string_view) { return true; }, &restored, &counts);
+  if (!status.ok()) return status;
+  const size_t loaded = restored.size();
+  for (RestoredSeries& r : restored) ShardFor(r.hash).Adopt(std::move(r));
+  log_->Info("loaded stored state", {{"series", absl::StrCat(loaded)},
+                                     {"replayed_points", absl::StrCat(counts.replayed)},
+                                     {"skipped_unconfigured", absl::StrCat(counts.skipped)},
+                                     {"restarted_models", absl::StrCat(counts.fresh)}});
+  return absl::OkStatus();
+}
+
+absl::Status Engine::Reload(std::shared_ptr<const Config> config) {
+  absl::MutexLock lock(&reload_mu_);
+  ReloadPlan plan;
+  bool added = false;
+  for (const MetricConfig& metric : config->metrics) {
+    const MetricConfig* before = nullptr;
+    for (const MetricConfig& m : config_->metrics) {
+      if (m.predicted_metric_name == metric.predicted_metric_name) before = &m;
+    }
+    for (const ModelConfig& model : metric.models) {
+      ReloadChange change = ReloadChange::kAdded;
+      for (size_t i = 0; before != nullptr && i < before->models.size(); ++i) {
+        if (before->models[i].kind != model.kind) continue;
+        const bool same =
+            before->metric_query == metric.metric_query && before->models[i].args == model.args;
+        change = same ? ReloadChange::kKept : ReloadChange::kRestarted;
+      }
+      added |= change == ReloadChange::kAdded;
+      plan.emplace(absl::StrCat(metric.predicted_metric_name, "_", model.kind),
+                   ReloadTarget{&metric, &model, change});
+    }
+  }
+  // Series of added names are modelled by no shard: restored here, off the
+  // shard threads, from a store nobody writes them to.
+  std::vector<std::vector<RestoredSeries>> restored(shards_.size());
+  RestoreCounts counts;
+  if (added) {
+    std::vector<RestoredSeries> all;
+    absl::Status status = Restore(
+        *config,
+        [&plan](std::string_view name) {
+          auto it = plan.find(AbslView(name));
+          return it != plan.end() && it->second.change == ReloadChange::kAdded;
+        },
+        &all, &counts);
+    if (!status.ok()) return status;
+    for (RestoredSeries& r : all) restored[r.hash % shards_.size()].push_back(std::move(r));
+  }
+  if (activities_ != nullptr) {
+    if (absl::Status status = activities_->Reload(*config); !status.ok()) return status;
+  }
+  size_t restored_series = 0;
+  for (const auto& part : restored) restored_series += part.size();
+  std::vector<absl::Status> per_shard(shards_.size());
+  OnEveryShard([&](Shard& shard, size_t i) {
+    per_shard[i] = shard.Reload(config, plan, std::move(restored[i]));
+  });
+  config_ = std::move(config);
+  if (config_->retrain_interval_ms != options_.shard.retrain_interval_ms) {
+    log_->Warn("retrain_scheduling_seconds changes at the next start");
+  }
+  size_t kept = 0;
+  for (const auto& [name, target] : plan) kept += target.change == ReloadChange::kKept ? 1 : 0;
+  log_->Info("reloaded the configuration", {{"forecasts", absl::StrCat(plan.size())},
+                                            {"kept", absl::StrCat(kept)},
+                                            {"restored_series", absl::StrCat(restored_series)},
+                                            {"series", absl::StrCat(num_series())}});
+  // The switch is done; a failed checkpoint is retried by the next one.
+  for (const absl::Status& s : per_shard) {
+    if (!s.ok()) log_->Error("checkpoint after reload failed", {{"err", s.message()}});
+  }
   return absl::OkStatus();
 }
 
@@ -181,7 +297,15 @@ void Engine::Ingest(std::shared_ptr<WriteJob> job, std::function<void(absl::Stat
   auto fan = std::make_shared<Fanout>();
   const proto::WriteRequestView& req = job->request;
   metrics_->AddReceived(req.samples.size());
-  store_->SetRetentionNow(clock_->NowMs());
+  const int64_t now = clock_->NowMs();
+  store_->SetRetentionNow(now);
+  if (absl::Status s = CheckTimestamps(req, now, now - options_.max_sample_age_ms,
+                                       now + options_.max_sample_lead_ms);
+      !s.ok()) {
+    done(s);
+    return;
+  }
+  LearnCounters(req);
   fan->hashes.reserve(req.series.size());
   fan->by_shard.resize(shards_.size());
   for (uint32_t i = 0; i < req.series.size(); ++i) {
@@ -214,6 +338,57 @@ void Engine::Ingest(std::shared_ptr<WriteJob> job, std::function<void(absl::Stat
           result = fan->status;
         }
         fan->done(result);
+      }
+    });
+  }
+}
+
+void Engine::LearnCounters(const proto::WriteRequestView& req) {
+  std::vector<std::string_view> families;
+  for (const proto::MetadataView& m : req.metadata) {
+    if (m.type == proto::MetricType::kCounter) families.push_back(m.family_name);
+  }
+  for (size_t i = 0; i < req.series_metadata.size(); ++i) {
+    if (req.series_metadata[i].type != proto::MetricType::kCounter) continue;
+    for (const proto::LabelView& l : req.LabelsOf(req.series[i])) {
+      if (l.name != "__name__") continue;
+      if (families.empty() || families.back() != l.value) families.push_back(l.value);
+      break;
+    }
+  }
+  if (families.empty()) return;
+  std::vector<std::string> learned;
+  if (!counters_.Learn(families, &learned) && !counters_full_logged_.exchange(true)) {
+    log_->Warn("too many counter families: later ones are modelled raw unless queried with rate()",
+               {{"limit", absl::StrCat(kMaxCounterFamilies)}});
+  }
+  if (learned.empty()) return;
+  struct Tally {
+    absl::flat_hash_set<std::string> families;
+    std::atomic<size_t> pending;
+    absl::Mutex mu;
+    absl::flat_hash_map<std::string, size_t> switched ABSL_GUARDED_BY(mu);
+  };
+  auto tally = std::make_shared<Tally>();
+  tally->families.insert(learned.begin(), learned.end());
+  tally->pending = shards_.size();
+  for (auto& s : shards_) {
+    Shard* shard = s.get();
+    shard->Post([this, shard, tally] {
+      absl::flat_hash_map<std::string, size_t> switched;
+      const absl::Status status = shard->LearnCounters(tally->families, &switched);
+      if (!status.ok()) {
+        log_->Error("checkpoint after switching counters to rates failed",
+                    {{"err", status.message()}});
+      }
+      absl::MutexLock lock(&tally->mu);
+      for (const auto& [name, n] : switched) tally->switched[name] += n;
+      if (tally->pending.fetch_sub(1) != 1) return;
+      for (const auto& [name, n] : tally->switched) {
+        log_->Info("metadata says this metric is a counter: modelling its rate from now on",
+                   {{"metric", name},
+                    {"series", absl::StrCat(n)},
+                    {"range", absl::StrCat(kCounterRateRangeMs / 60'000, "m")}});
       }
     });
   }
@@ -316,6 +491,31 @@ std::string Engine::RenderGauges() {
     absl::StrAppend(&out, "# TYPE ", name, " gauge\n", text);
   }
   return out;
+}
+
+ConfigReloader::ConfigReloader(std::string config_file, std::string activities_file, Engine* engine,
+                               SelfMetrics* metrics, const Clock* clock, const Logger* log)
+    : config_file_(std::move(config_file)),
+      activities_file_(std::move(activities_file)),
+      engine_(engine),
+      metrics_(metrics),
+      clock_(clock),
+      log_(log) {
+  metrics_->ConfigLoaded(true, clock_->NowMs());
+}
+
+absl::Status ConfigReloader::Reload() {
+  absl::StatusOr<Config> config = LoadConfig(config_file_, activities_file_);
+  absl::Status status = config.status();
+  if (status.ok()) {
+    for (const std::string& warning : config->warnings) log_->Warn(warning);
+    status = engine_->Reload(std::make_shared<const Config>(*std::move(config)));
+  }
+  metrics_->ConfigLoaded(status.ok(), clock_->NowMs());
+  if (!status.ok()) {
+    log_->Error("failed to reload config", {{"file", config_file_}, {"err", status.message()}});
+  }
+  return status;
 }
 
 }  // namespace kad::adapter

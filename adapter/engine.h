@@ -1,15 +1,17 @@
 // The Engine routes decoded remote-write requests to the shards that own
 // their series, answers reads from the shards and the store, and loads the
-// stored state at startup. It owns the shards; the store, config and metrics
-// are borrowed and must outlive it.
+// stored state at startup, and switches to a new config on a reload. It owns
+// the shards; the store and metrics are borrowed and must outlive it, and so
+// must the config given to the constructor (a reload's config is shared).
 //
 //   Engine engine(config, options, store, clock, metrics);
 //   RETURN_IF_ERROR(engine.Load());   // restores every stored series
 //   engine.Start();
 //   engine.Ingest(std::move(request), [](absl::Status s) { ... });
+//   RETURN_IF_ERROR(engine.Reload(std::make_shared<const Config>(*new_config)));
 //
-// Thread-safe after Start(). Read() and RenderGauges() block until the
-// shards answer: call them from a worker thread, never a network thread.
+// Thread-safe after Start(). Read(), Retrain(), Reload() and RenderGauges()
+// block until the shards answer: call them from a worker thread, never a network thread.
 #pragma once
 
 #include <atomic>
@@ -21,6 +23,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "adapter/clock.h"
 #include "adapter/config.h"
 #include "adapter/labels.h"
@@ -40,6 +43,14 @@ struct EngineOptions {
   size_t read_sample_limit = 10'000'000;
   // Default: 100,000. Series one remote-read query may return.
   size_t read_series_limit = 100'000;
+  // Default: 15 days (--storage.retention's default; main() passes the
+  // flag). A request holding a sample older than now minus this is refused
+  // (400): its point would never be read.
+  int64_t max_sample_age_ms = int64_t{15} * 24 * 3600 * 1000;
+  // Default: 10 min. A request holding a sample further ahead of now is
+  // refused (400): a wrong clock or unit (us, not ms) would otherwise end
+  // its series, every later sample looking out of order.
+  int64_t max_sample_lead_ms = 10 * 60 * 1000;
 
   absl::Status Validate() const;
 };
@@ -77,6 +88,19 @@ class Engine {
   // Checkpoints every shard and stops their threads.
   void Stop();
 
+  // After Start(): models by `config` from now on. A forecast series P_k
+  // (predicted_metric_name + "_" + kind) whose entry has the same
+  // metric_query and whose model has the same kind and args keeps its model;
+  // its entry's other settings (forecast_horizon, events) and its activity
+  // apply at once. One whose metric_query or args changed starts a new model
+  // from its next sample. One no longer configured stops being modelled and
+  // read (its checkpoint and points stay in the store; adding the entry back
+  // restores it). A new entry models new samples, and resumes the series it
+  // stored before, if any. Activities reload with it. On an error (a script
+  // outside the scripts folder, a store error) nothing has changed.
+  // retrain_scheduling_seconds takes effect at the next start.
+  absl::Status Reload(std::shared_ptr<const Config> config);
+
   // Models the samples of `job` on the shards; `done` runs once, on a shard
   // thread, after every point is durable (or with the first error).
   void Ingest(std::shared_ptr<WriteJob> job, std::function<void(absl::Status)> done);
@@ -99,16 +123,57 @@ class Engine {
   Shard& ShardFor(uint64_t hash) { return *shards_[hash % shards_.size()]; }
   // Runs fn on every shard thread and waits for all of them.
   void OnEveryShard(const std::function<void(Shard&, size_t)>& fn);
+  // The stored series of `config` whose forecast name passes `wanted`, from
+  // their checkpoints and the points written after them. `fresh` counts the
+  // checkpoints of other kinds or args (their models relearn the points),
+  // `skipped` the series `config` does not place.
+  struct RestoreCounts {
+    size_t replayed = 0;
+    size_t fresh = 0;
+    size_t skipped = 0;
+  };
+  absl::Status Restore(const Config& config, const std::function<bool(std::string_view)>& wanted,
+                       std::vector<RestoredSeries>* out, RestoreCounts* counts);
+  // Remembers the counter families `req`'s metadata names (1.0 entries, 2.0
+  // per-series types) and has the shards model the series of new ones as
+  // rates, before any task posted after this; logs each switched metric.
+  void LearnCounters(const proto::WriteRequestView& req);
 
-  const Config& config_;
+  absl::Mutex reload_mu_;  // one reload at a time
+  std::shared_ptr<const Config> config_ ABSL_GUARDED_BY(reload_mu_);
   const EngineOptions options_;
   storage::Store* store_;
   const Clock* clock_;
   SelfMetrics* metrics_;
   ActivityEngine* activities_;
   const Logger* log_;
+  CounterFamilies counters_;
+  std::atomic<bool> counters_full_logged_{false};
   std::atomic<uint64_t> next_id_{1};
   std::vector<std::unique_ptr<Shard>> shards_;
+};
+
+// POST /-/reload and SIGHUP: re-reads the config files and hands them to the
+// engine. Each outcome is logged and kept in kad_config_last_reload_*.
+//
+//   ConfigReloader reloader("environment.yaml", "", &engine, &metrics, &clock, &log);
+//   absl::Status s = reloader.Reload();  // on an error the running config stays
+//
+// Thread-safe; Reload() blocks until the shards have switched.
+class ConfigReloader {
+ public:
+  // The files were just loaded successfully (at start).
+  ConfigReloader(std::string config_file, std::string activities_file, Engine* engine,
+                 SelfMetrics* metrics, const Clock* clock, const Logger* log);
+  absl::Status Reload();
+
+ private:
+  const std::string config_file_;
+  const std::string activities_file_;
+  Engine* engine_;
+  SelfMetrics* metrics_;
+  const Clock* clock_;
+  const Logger* log_;
 };
 
 }  // namespace kad::adapter

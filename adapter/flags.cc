@@ -78,6 +78,11 @@ const std::vector<FlagSpec>& Specs() {
        false, Positive(&Flags::activities_queue_size)},
       {"web.listen-address", "address to serve remote write/read and /metrics on", false,
        String(&Flags::listen_address)},
+      {"web.config.file", "TLS and authentication, in Prometheus' web config format (optional)",
+       false, String(&Flags::web_config_file)},
+      {"web.read-timeout",
+       "time a request (headers and body) has to arrive; idle connections close after it", false,
+       Duration(&Flags::read_timeout_ms)},
       {"web.max-request-bytes", "largest compressed request body; larger gets 413", false,
        Positive(&Flags::max_body_bytes)},
       {"web.max-uncompressed-bytes", "largest uncompressed request body; larger gets 413", false,
@@ -145,13 +150,26 @@ absl::StatusOr<Flags> ParseFlags(int argc, const char* const* argv) {
 std::string FlagsHelp() {
   std::string out =
       "usage: k8s-anomaly-detector [flags]\n\n"
-      "Streaming forecasts and anomaly detection for Prometheus (remote write "
-      "in,\n"
-      "remote read out). Flags:\n";
+      "Streaming forecasts and anomaly detection for Prometheus (remote write in,\n"
+      "remote read out). SIGHUP or POST /-/reload re-reads the config files.\n"
+      "Flags:\n";
   for (const FlagSpec& s : Specs()) {
     absl::StrAppend(&out, absl::StrFormat("  --%-34s %s\n", AbslView(s.name), AbslView(s.help)));
   }
   return out;
+}
+
+std::string VersionText(std::string_view version) {
+#if defined(__x86_64__)
+  constexpr std::string_view kArch = "amd64";
+#elif defined(__aarch64__)
+  constexpr std::string_view kArch = "arm64";
+#else
+  constexpr std::string_view kArch = "unknown";
+#endif
+  return absl::StrCat("k8s-anomaly-detector, version ", AbslView(version), "\n",
+                      "  compiler:         ", __VERSION__, " (C++ ", __cplusplus, ")\n",
+                      "  platform:         linux/", AbslView(kArch), "\n");
 }
 
 }  // namespace kad::adapter

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include "absl/status/statusor.h"
 
@@ -17,6 +18,8 @@ struct Flags {
   int64_t activities_max_concurrent = 4;
   int64_t activities_queue_size = 1000;
   std::string listen_address = ":9201";
+  std::string web_config_file;  // "" = plain HTTP, no authentication
+  int64_t read_timeout_ms = 60'000;
   std::string storage_path = "data";
   int64_t retention_ms = int64_t{15} * 24 * 3600 * 1000;
   bool sync_writes = false;
@@ -35,5 +38,8 @@ struct Flags {
 absl::StatusOr<Flags> ParseFlags(int argc, const char* const* argv);
 // The --help text.
 std::string FlagsHelp();
+// The --version text for `version` (the CMake project version), in
+// Prometheus' layout: "k8s-anomaly-detector, version 0.1.0" and build lines.
+std::string VersionText(std::string_view version);
 
 }  // namespace kad::adapter

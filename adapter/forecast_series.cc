@@ -11,6 +11,13 @@ constexpr size_t kCheckpointHeader = 1 + sizeof(int64_t) + 1;
 constexpr std::string_view kSourceMetric = "source_metric";
 constexpr std::string_view kValueType = "value_type";
 constexpr std::string_view kName = "__name__";
+constexpr unsigned char kStaleFlag = 1;
+constexpr unsigned char kCounterRateFlag = 2;
+
+void UseCounterRate(ForecastSeries* series) {
+  series->rate = std::make_unique<CounterRate>(RangeFunction::kRate, kCounterRateRangeMs);
+  series->counter_rate = true;
+}
 
 }  // namespace
 
@@ -52,6 +59,7 @@ std::unique_ptr<ForecastSeries> MakeForecastSeries(uint64_t id, Labels output,
   series->id = id;
   series->labels = std::move(output);
   series->metric = &metric;
+  series->model_config = &model;
   series->model = model.factory.New();
   // The counter window is not checkpointed: after a restart the rate
   // resumes once two new samples are in the range.
@@ -61,6 +69,17 @@ std::unique_ptr<ForecastSeries> MakeForecastSeries(uint64_t id, Labels output,
   }
   if (activities != nullptr) series->activity = activities->Find(GetLabel(series->labels, kName));
   return series;
+}
+
+bool ModelAsCounterRate(ForecastSeries* series) {
+  if (series->rate != nullptr) return false;
+  UseCounterRate(series);
+  if (series->last_ts == kNoTimestamp) return true;
+  series->model = series->model_config->factory.New();
+  // Like a series ended by a stale marker, until its first rate.
+  series->stale = true;
+  series->dirty = true;
+  return true;
 }
 
 Labels OutputLabels(const Labels& input, std::string_view name) {
@@ -95,14 +114,18 @@ std::string EncodeCheckpoint(const ForecastSeries& series) {
   std::string out(kCheckpointHeader, '\0');
   out[0] = kCheckpointFormat;
   std::memcpy(out.data() + 1, &series.last_ts, sizeof(int64_t));
-  out[kCheckpointHeader - 1] = series.stale ? 1 : 0;
+  out[kCheckpointHeader - 1] = static_cast<char>((series.stale ? kStaleFlag : 0) |
+                                                 (series.counter_rate ? kCounterRateFlag : 0));
   series.model->SerializeTo(&out);
   return out;
 }
 
 absl::Status DecodeCheckpoint(std::string_view bytes, ForecastSeries* series) {
+  // Checkpoints written before counter_rate existed have flags 0 or 1.
+  const auto flags = static_cast<unsigned char>(
+      bytes.size() < kCheckpointHeader ? 0xff : bytes[kCheckpointHeader - 1]);
   if (bytes.size() < kCheckpointHeader || bytes[0] != kCheckpointFormat ||
-      static_cast<unsigned char>(bytes[kCheckpointHeader - 1]) > 1) {
+      (flags & ~(kStaleFlag | kCounterRateFlag)) != 0) {
     return absl::InvalidArgumentError("checkpoint has an unknown format");
   }
   int64_t last_ts;
@@ -111,7 +134,9 @@ absl::Status DecodeCheckpoint(std::string_view bytes, ForecastSeries* series) {
     return s;
   }
   series->last_ts = last_ts;
-  series->stale = bytes[kCheckpointHeader - 1] == 1;
+  series->stale = (flags & kStaleFlag) != 0;
+  // A metric_query given rate()/irate() since keeps its own range.
+  if ((flags & kCounterRateFlag) != 0 && series->rate == nullptr) UseCounterRate(series);
   return absl::OkStatus();
 }
 

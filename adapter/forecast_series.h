@@ -34,14 +34,19 @@ struct ForecastSeries {
   uint64_t id = 0;
   Labels labels;  // output labels without value_type, sorted
   const MetricConfig* metric = nullptr;
+  const ModelConfig* model_config = nullptr;  // in metric->models
   std::unique_ptr<models::Forecaster> model;
   int64_t last_ts = kNoTimestamp;  // newest modelled sample
   storage::ForecastPoint latest;   // valid when last_ts != kNoTimestamp
   bool stale = false;              // ended by a stale marker; no future points
   bool dirty = false;              // model changed since the last checkpoint
   bool persisted = false;          // its series record has been written
-  // For rate()/irate() queries: turns counter samples into the modelled rate.
+  // For rate()/irate() queries and counters: turns counter samples into the
+  // modelled rate.
   std::unique_ptr<CounterRate> rate;
+  // Modelled as rate(m[5m]) because its input is a counter that its
+  // metric_query selects without rate()/irate(); kept in the checkpoint.
+  bool counter_rate = false;
   // The activity run when this series breaks its band, if any.
   const ActivityBinding* activity = nullptr;
 
@@ -56,15 +61,24 @@ std::unique_ptr<ForecastSeries> MakeForecastSeries(uint64_t id, Labels output,
                                                    const ModelConfig& model,
                                                    const ActivityEngine* activities);
 
+// Models `series`, whose input is a counter, as rate(m[5m]) from its next
+// sample on, unless its metric_query applies rate()/irate() already. A
+// series that has modelled raw values gets a fresh model (the values change
+// meaning), publishing no future points until its first rate. Returns true
+// when the series switched.
+bool ModelAsCounterRate(ForecastSeries* series);
+
 // The output labels (without value_type) for `input` under `name` = P_k.
 // source_metric and value_type labels of the input are replaced.
 Labels OutputLabels(const Labels& input, std::string_view name);
 // The input labels a set of output labels was made from (for restarts).
 Labels InputLabels(const Labels& output);
 
-// Checkpoint bytes: format byte, last_ts, the stale flag, the model's own state.
+// Checkpoint bytes: format byte, last_ts, a flags byte (bit 0 stale, bit 1
+// counter_rate), the model's own state.
 std::string EncodeCheckpoint(const ForecastSeries& series);
-// Restores last_ts, stale and the model; InvalidArgument if the bytes are foreign.
+// Restores last_ts, stale, counter_rate (with its CounterRate) and the model;
+// InvalidArgument if the bytes are foreign.
 absl::Status DecodeCheckpoint(std::string_view bytes, ForecastSeries* series);
 
 }  // namespace kad::adapter

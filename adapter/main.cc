@@ -31,6 +31,7 @@ int Run(int argc, char** argv) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   absl::StatusOr<Flags> flags = ParseFlags(argc, argv);
@@ -43,7 +44,7 @@ int Run(int argc, char** argv) {
     return 0;
   }
   if (flags->version) {
-    std::printf("k8s-anomaly-detector %s\n", KAD_VERSION);
+    std::fputs(VersionText(KAD_VERSION).c_str(), stdout);
     return 0;
   }
   absl::StatusOr<LogLevel> level = ParseLogLevel(flags->log_level);
@@ -71,6 +72,7 @@ int Run(int argc, char** argv) {
   engine_options.shard.retrain_interval_ms = config->retrain_interval_ms;
   engine_options.read_sample_limit = static_cast<size_t>(flags->read_sample_limit);
   engine_options.read_series_limit = static_cast<size_t>(flags->read_series_limit);
+  engine_options.max_sample_age_ms = flags->retention_ms;
   if (absl::Status s = engine_options.Validate(); !s.ok()) return Fail(log, "bad options", s);
 
   ActivityOptions activity_options;
@@ -87,11 +89,15 @@ int Run(int argc, char** argv) {
   Engine engine(*config, engine_options, store->get(), &clock, &metrics, activities->get(), &log);
   ApiOptions api_options;
   api_options.max_uncompressed_bytes = static_cast<size_t>(flags->max_uncompressed_bytes);
-  auto api =
-      std::make_unique<Api>(api_options, &engine, store->get(), &metrics, activities->get(), &log);
+  ConfigReloader reloader(flags->config_file, flags->activities_file, &engine, &metrics, &clock,
+                          &log);
+  auto api = std::make_unique<Api>(api_options, &engine, store->get(), &metrics, activities->get(),
+                                   &log, &reloader);
   HttpServerOptions server_options;
   server_options.listen_address = flags->listen_address;
   server_options.max_body_bytes = static_cast<size_t>(flags->max_body_bytes);
+  server_options.io_timeout = std::chrono::milliseconds(flags->read_timeout_ms);
+  server_options.web_config_file = flags->web_config_file;
   HttpServer server(
       server_options,
       [&api](HttpRequest&& r, Respond respond) { api->Handle(std::move(r), std::move(respond)); },
@@ -115,7 +121,7 @@ int Run(int argc, char** argv) {
   log.Info("ready", {{"series", absl::StrCat(engine.num_series())}});
 
   int signal = 0;
-  sigwait(&signals, &signal);
+  while (sigwait(&signals, &signal) == 0 && signal == SIGHUP) (void)reloader.Reload();
   log.Info("shutting down", {{"signal", absl::StrCat(signal)}});
   server.Stop();
   api.reset();          // waits for running reads, which need the shards

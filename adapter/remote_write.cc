@@ -1,5 +1,8 @@
 #include "adapter/remote_write.h"
 
+#include <string>
+#include <vector>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -7,6 +10,7 @@
 #include "absl/strings/strip.h"
 #include "adapter/absl_view.h"
 #include "proto/snappy_codec.h"
+#include "proto/write_request_v2.h"
 
 namespace kad::adapter {
 namespace {
@@ -14,17 +18,18 @@ namespace {
 namespace http = boost::beast::http;
 
 constexpr absl::string_view kV1Message = "prometheus.WriteRequest";
+constexpr absl::string_view kV2Message = "io.prometheus.write.v2.Request";
 
 absl::Status Unsupported(absl::string_view what) {
-  return absl::UnimplementedError(
-      absl::StrCat(what, ": this endpoint accepts remote write 1.0 (", kV1Message,
-                   ", snappy); set protobuf_message: prometheus.WriteRequest in "
-                   "remote_write"));
+  return absl::UnimplementedError(absl::StrCat(
+      what, ": this endpoint accepts snappy-compressed application/x-protobuf with proto=",
+      kV1Message, " (remote write 1.0, the default) or proto=", kV2Message, " (remote write 2.0)"));
 }
 
-// Content-Type must be application/x-protobuf, with proto= (if any) naming
-// the 1.0 message. Prometheus 2.42 sends no proto= parameter.
-absl::Status CheckContentType(absl::string_view content_type) {
+// Content-Type must be application/x-protobuf; its proto= parameter (if
+// any) names the message. Prometheus 2.42 sends no proto= parameter.
+absl::Status ParseContentType(absl::string_view content_type, RemoteWriteMessage* message) {
+  *message = RemoteWriteMessage::kV1;
   if (content_type.empty()) return absl::OkStatus();
   std::vector<absl::string_view> parts = absl::StrSplit(content_type, ';');
   if (!absl::EqualsIgnoreCase(absl::StripAsciiWhitespace(parts[0]), "application/x-protobuf")) {
@@ -33,33 +38,59 @@ absl::Status CheckContentType(absl::string_view content_type) {
   for (size_t i = 1; i < parts.size(); ++i) {
     absl::string_view param = absl::StripAsciiWhitespace(parts[i]);
     if (!absl::StartsWithIgnoreCase(param, "proto=")) continue;
-    absl::string_view message = absl::StripPrefix(param.substr(6), "\"");
-    message = absl::StripSuffix(message, "\"");
-    if (message != kV1Message) {
-      return Unsupported(absl::StrCat("unsupported remote-write message \"", message, "\""));
+    absl::string_view name = absl::StripPrefix(param.substr(6), "\"");
+    name = absl::StripSuffix(name, "\"");
+    if (name == kV2Message) {
+      *message = RemoteWriteMessage::kV2;
+    } else if (name != kV1Message) {
+      return Unsupported(absl::StrCat("unsupported remote-write message \"", name, "\""));
     }
   }
   return absl::OkStatus();
 }
 
+// The Content-Type picks the schema; a version header that disagrees with
+// it (2.x with the 1.0 message, 0.x with the 2.0 one) is a sender this
+// endpoint cannot trust to have encoded what it named. Senders send 0.1.0
+// with prometheus.WriteRequest and 2.0.0 with io.prometheus.write.v2.Request.
+absl::Status CheckVersion(absl::string_view version, RemoteWriteMessage message) {
+  if (version.empty()) return absl::OkStatus();
+  const bool v2 = message == RemoteWriteMessage::kV2;
+  if (absl::StartsWith(version, v2 ? "2." : "0.")) return absl::OkStatus();
+  return Unsupported(absl::StrCat("remote-write version \"", version,
+                                  "\" does not match the Content-Type's message ",
+                                  v2 ? kV2Message : kV1Message));
+}
+
 }  // namespace
 
-absl::Status DecodeRemoteWrite(HttpRequest& request, size_t max_uncompressed, WriteJob* job) {
-  if (absl::Status s = CheckContentType(AbslView(request[http::field::content_type])); !s.ok())
+absl::Status DecodeRemoteWrite(HttpRequest& request, size_t max_uncompressed, WriteJob* job,
+                               RemoteWriteMessage* message) {
+  if (absl::Status s = ParseContentType(AbslView(request[http::field::content_type]), message);
+      !s.ok()) {
     return s;
+  }
   const absl::string_view encoding = AbslView(request[http::field::content_encoding]);
   if (!encoding.empty() && !absl::EqualsIgnoreCase(encoding, "snappy")) {
     return Unsupported(absl::StrCat("unsupported Content-Encoding \"", encoding, "\""));
   }
-  const absl::string_view version = AbslView(request["X-Prometheus-Remote-Write-Version"]);
-  if (!version.empty() && !absl::StartsWith(version, "0.")) {
-    return Unsupported(absl::StrCat("unsupported remote-write version \"", version, "\""));
+  if (absl::Status s =
+          CheckVersion(AbslView(request["X-Prometheus-Remote-Write-Version"]), *message);
+      !s.ok()) {
+    return s;
   }
   if (absl::Status s = proto::SnappyUncompress(request.body(), max_uncompressed, &job->body);
       !s.ok()) {
     return s;
   }
-  return proto::DecodeWriteRequest(job->body, &job->request);
+  return *message == RemoteWriteMessage::kV2 ? proto::DecodeWriteRequestV2(job->body, &job->request)
+                                             : proto::DecodeWriteRequest(job->body, &job->request);
+}
+
+void AddWrittenHeaders(const WrittenCounts& counts, HttpResponse* response) {
+  response->set("X-Prometheus-Remote-Write-Samples-Written", std::to_string(counts.samples));
+  response->set("X-Prometheus-Remote-Write-Histograms-Written", std::to_string(counts.histograms));
+  response->set("X-Prometheus-Remote-Write-Exemplars-Written", std::to_string(counts.exemplars));
 }
 
 }  // namespace kad::adapter

@@ -1,14 +1,17 @@
 #include "adapter/self_metrics.h"
 
+#include <iterator>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 
 namespace kad::adapter {
 namespace {
 
-constexpr const char* kRejectReasons[] = {nullptr,         "not_selected", "out_of_order",
-                                          "duplicate",     "non_finite",   "stale_marker",
-                                          "invalid_labels"};
+constexpr const char* kRejectReasons[] = {nullptr,          "not_selected",    "out_of_order",
+                                          "duplicate",      "non_finite",      "stale_marker",
+                                          "invalid_labels", "native_histogram"};
+static_assert(std::size(kRejectReasons) == static_cast<size_t>(SampleOutcome::kNum));
 
 void Family(std::string* out, absl::string_view name, absl::string_view type,
             absl::string_view help) {
@@ -45,6 +48,14 @@ void SelfMetrics::RenderTo(const GaugeSnapshot& gauges, std::string* out) const 
   absl::StrAppend(out, "kad_storage_size_bytes ", gauges.storage_bytes, "\n");
   Family(out, "kad_ready", "gauge", "1 once the stored state is loaded.");
   absl::StrAppend(out, "kad_ready ", gauges.ready ? 1 : 0, "\n");
+
+  Family(out, "kad_config_last_reload_successful", "gauge",
+         "1 if the last load of the config files succeeded.");
+  absl::StrAppend(out, "kad_config_last_reload_successful ", config_ok_.load() ? 1 : 0, "\n");
+  Family(out, "kad_config_last_reload_success_timestamp_seconds", "gauge",
+         "When the config files were last loaded successfully.");
+  absl::StrAppend(out, "kad_config_last_reload_success_timestamp_seconds ",
+                  absl::StrFormat("%.3f", static_cast<double>(config_ok_ms_.load()) / 1000), "\n");
 
   Family(out, "kad_http_request_duration_seconds", "histogram",
          "HTTP request latency by handler and status code.");

@@ -20,13 +20,14 @@ namespace kad::adapter {
 
 // Why a received sample did not update a model.
 enum class SampleOutcome {
-  kModelled,       // updated a model
-  kNotSelected,    // no metric_query selects the series (dropped)
-  kOutOfOrder,     // timestamp before the series' last one
-  kDuplicate,      // timestamp equal to the series' last one (a re-sent batch)
-  kNonFinite,      // NaN (other than the stale marker) or +-Inf
-  kStale,          // the stale marker: ends the series, not a value
-  kInvalidLabels,  // unsorted, repeated, empty-valued or non-UTF-8 labels
+  kModelled,         // updated a model
+  kNotSelected,      // no metric_query selects the series (dropped)
+  kOutOfOrder,       // timestamp before the series' last one
+  kDuplicate,        // timestamp equal to the series' last one (a re-sent batch)
+  kNonFinite,        // NaN (other than the stale marker) or +-Inf
+  kStale,            // the stale marker: ends the series, not a value
+  kInvalidLabels,    // unsorted, repeated, empty-valued or non-UTF-8 labels
+  kNativeHistogram,  // a native histogram sample: accepted, not modelled
   kNum,
 };
 
@@ -47,6 +48,11 @@ class SelfMetrics {
     return outcomes_[static_cast<int>(outcome)].load(std::memory_order_relaxed);
   }
   void ObserveRequest(std::string_view handler, int code, double seconds);
+  // The outcome of loading the config files (at start and on each reload).
+  void ConfigLoaded(bool success, int64_t now_ms) {
+    config_ok_.store(success, std::memory_order_relaxed);
+    if (success) config_ok_ms_.store(now_ms, std::memory_order_relaxed);
+  }
 
   // Appends the self metrics in the text exposition format.
   void RenderTo(const GaugeSnapshot& gauges, std::string* out) const;
@@ -62,6 +68,8 @@ class SelfMetrics {
 
   std::atomic<uint64_t> received_{0};
   std::array<std::atomic<uint64_t>, static_cast<int>(SampleOutcome::kNum)> outcomes_{};
+  std::atomic<bool> config_ok_{false};
+  std::atomic<int64_t> config_ok_ms_{0};
   mutable absl::Mutex mu_;
   std::map<std::pair<std::string, int>, Histogram> requests_ ABSL_GUARDED_BY(mu_);
 };

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/hash/hash.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -54,20 +55,23 @@ uint64_t HashLabels(const Labels& labels) {
   return h;
 }
 
-Shard::Shard(const Config& config, const ShardOptions& options, storage::Store* store,
-             SelfMetrics* metrics, ActivityEngine* activities, std::atomic<uint64_t>* next_id)
-    : config_(config),
+Shard::Shard(std::shared_ptr<const Config> config, const ShardOptions& options,
+             storage::Store* store, SelfMetrics* metrics, ActivityEngine* activities,
+             std::atomic<uint64_t>* next_id, const CounterFamilies* counters)
+    : config_(std::move(config)),
       options_(options),
       store_(store),
       metrics_(metrics),
       activities_(activities),
       next_id_(next_id),
+      counters_(counters),
       work_(boost::asio::make_work_guard(io_)) {}
 
 Shard::~Shard() { Stop(); }
 
-void Shard::Adopt(uint64_t hash, const Labels& input, std::unique_ptr<ForecastSeries> series) {
-  std::vector<std::unique_ptr<InputSeries>>& chain = inputs_[hash];
+void Shard::Adopt(RestoredSeries restored) {
+  const Labels& input = restored.input;
+  std::vector<std::unique_ptr<InputSeries>>& chain = inputs_[restored.hash];
   InputSeries* in = nullptr;
   for (auto& candidate : chain) {
     if (candidate->labels.size() == input.size() &&
@@ -81,9 +85,12 @@ void Shard::Adopt(uint64_t hash, const Labels& input, std::unique_ptr<ForecastSe
   if (in == nullptr) {
     chain.push_back(std::make_unique<InputSeries>(InputSeries{input, {}}));
     in = chain.back().get();
+    in->counter = counters_->Contains(GetLabel(input, "__name__"));
   }
-  in->outputs.push_back(series.get());
-  series_.push_back(std::move(series));
+  // Its checkpoint may predate what the counter families say.
+  if (in->counter) ModelAsCounterRate(restored.series.get());
+  in->outputs.push_back(restored.series.get());
+  series_.push_back(std::move(restored.series));
   num_series_.store(static_cast<int64_t>(series_.size()), std::memory_order_relaxed);
 }
 
@@ -147,20 +154,47 @@ Shard::InputSeries* Shard::Create(uint64_t hash, std::span<const proto::LabelVie
     in->invalid = true;
     return in;
   }
+  in->counter = counters_->Contains(GetLabel(in->labels, "__name__"));
+  AddOutputs(in);
+  return in;
+}
+
+void Shard::AddOutputs(InputSeries* in) {
   // Valid labels are sorted, as selection needs them.
-  for (const MetricConfig& metric : config_.metrics) {
-    if (!metric.selector.Matches(input)) continue;
+  for (const MetricConfig& metric : config_->metrics) {
+    if (!metric.selector.Matches(in->labels)) continue;
     for (const ModelConfig& model : metric.models) {
-      auto series = MakeForecastSeries(
-          next_id_->fetch_add(1, std::memory_order_relaxed),
-          OutputLabels(input, absl::StrCat(metric.predicted_metric_name, "_", model.kind)), metric,
-          model, activities_);
+      const std::string name = absl::StrCat(metric.predicted_metric_name, "_", model.kind);
+      if (std::any_of(in->outputs.begin(), in->outputs.end(), [&name](const ForecastSeries* s) {
+            return GetLabel(s->labels, "__name__") == name;
+          })) {
+        continue;
+      }
+      auto series = MakeForecastSeries(next_id_->fetch_add(1, std::memory_order_relaxed),
+                                       OutputLabels(in->labels, name), metric, model, activities_);
+      if (in->counter) ModelAsCounterRate(series.get());
       in->outputs.push_back(series.get());
       series_.push_back(std::move(series));
     }
   }
   num_series_.store(static_cast<int64_t>(series_.size()), std::memory_order_relaxed);
-  return in;
+}
+
+absl::Status Shard::LearnCounters(const absl::flat_hash_set<std::string>& families,
+                                  absl::flat_hash_map<std::string, size_t>* switched) {
+  for (auto& [hash, chain] : inputs_) {
+    for (auto& in : chain) {
+      if (in->counter || in->invalid) continue;
+      const std::string_view name = GetLabel(in->labels, "__name__");
+      if (!InCounterFamily(name, families)) continue;
+      in->counter = true;
+      for (ForecastSeries* out : in->outputs) {
+        if (ModelAsCounterRate(out)) ++(*switched)[std::string(name)];
+      }
+    }
+  }
+  // Saved at once, so a restart does not bring back the raw values' model.
+  return switched->empty() ? absl::OkStatus() : Checkpoint(/*all=*/false);
 }
 
 absl::Status Shard::Apply(const proto::WriteRequestView& req, std::span<const uint64_t> hashes,
@@ -186,12 +220,7 @@ absl::Status Shard::Apply(const proto::WriteRequestView& req, std::span<const ui
       count(SampleOutcome::kNotSelected, samples.size());
       continue;
     }
-    for (ForecastSeries* out : in->outputs) {
-      if (!out->persisted) {
-        batch.PutSeries(out->id, EncodeLabels(out->labels));
-        unpersisted.push_back(out);
-      }
-    }
+    const size_t written_before = batch.count();
     for (const proto::SampleView& sample : samples) {
       if (std::bit_cast<uint64_t>(sample.value) == kStaleNaN) {
         for (ForecastSeries* out : in->outputs) {
@@ -227,6 +256,15 @@ absl::Status Shard::Apply(const proto::WriteRequestView& req, std::span<const ui
         if (out->activity != nullptr && (point.anomaly || was_anomaly)) {
           activities_->OnVerdict(*out->activity, InputLabels(out->labels), point, was_anomaly);
         }
+      }
+    }
+    // Labels are stored with the first point or state, so a series that only
+    // ever sent NaN, +-Inf or out-of-order samples leaves nothing behind.
+    if (batch.count() == written_before) continue;
+    for (ForecastSeries* out : in->outputs) {
+      if (!out->persisted) {
+        batch.PutSeries(out->id, EncodeLabels(out->labels));
+        unpersisted.push_back(out);
       }
     }
   }
@@ -282,6 +320,67 @@ absl::StatusOr<size_t> Shard::Retrain(const std::vector<LabelMatcher>& matchers)
     s->persisted = true;
   }
   return retrained.size();
+}
+
+absl::Status Shard::Reload(std::shared_ptr<const Config> config, const ReloadPlan& plan,
+                           std::vector<RestoredSeries> restored) {
+  // Saved first, so a removed entry added back later resumes its models.
+  absl::Status status = Checkpoint(/*all=*/false);
+  absl::flat_hash_set<const ForecastSeries*> removed;
+  for (std::unique_ptr<ForecastSeries>& s : series_) {
+    const std::string_view name = GetLabel(s->labels, "__name__");
+    auto it = plan.find(AbslView(name));
+    if (it == plan.end() || (it->second.change == ReloadChange::kRestarted &&
+                             !it->second.metric->selector.Matches(InputLabels(s->labels)))) {
+      removed.insert(s.get());
+      continue;
+    }
+    const ReloadTarget& target = it->second;
+    if (target.change == ReloadChange::kKept) {
+      s->metric = target.metric;
+      s->model_config = target.model;
+      s->activity = activities_ == nullptr ? nullptr : activities_->Find(name);
+      continue;
+    }
+    // Restarted: a new model from the next sample on. last_ts stays, so the
+    // checkpoint below makes a restart replay only the points after it.
+    auto fresh =
+        MakeForecastSeries(s->id, std::move(s->labels), *target.metric, *target.model, activities_);
+    if (counters_->Contains(GetLabel(fresh->labels, "source_metric"))) {
+      ModelAsCounterRate(fresh.get());
+    }
+    fresh->last_ts = s->last_ts;
+    fresh->latest = s->latest;
+    fresh->persisted = s->persisted;
+    // Until its first sample the new model has nothing to forecast: like a
+    // series ended by a stale marker, it publishes no future points.
+    fresh->stale = s->last_ts != kNoTimestamp;
+    fresh->dirty = s->last_ts != kNoTimestamp;
+    *s = std::move(*fresh);  // in place: the inputs point at it
+  }
+  for (auto& [hash, chain] : inputs_) {
+    for (auto& in : chain) {
+      std::erase_if(in->outputs, [&removed](ForecastSeries* s) { return removed.contains(s); });
+    }
+  }
+  std::erase_if(series_, [&removed](const std::unique_ptr<ForecastSeries>& s) {
+    return removed.contains(s.get());
+  });
+  config_ = std::move(config);
+  for (RestoredSeries& r : restored) {
+    if (activities_ != nullptr) {
+      r.series->activity = activities_->Find(GetLabel(r.series->labels, "__name__"));
+    }
+    Adopt(std::move(r));
+  }
+  for (auto& [hash, chain] : inputs_) {
+    for (auto& in : chain) {
+      if (!in->invalid) AddOutputs(in.get());
+    }
+  }
+  num_series_.store(static_cast<int64_t>(series_.size()), std::memory_order_relaxed);
+  absl::Status saved = Checkpoint(/*all=*/false);
+  return status.ok() ? saved : status;
 }
 
 void Shard::Match(const ReadSpec& spec, std::vector<ReadMatch>* out) const {

@@ -21,6 +21,7 @@
 #include "absl/status/status.h"
 #include "adapter/activity_engine.h"
 #include "adapter/config.h"
+#include "adapter/counter_rate.h"
 #include "adapter/forecast_series.h"
 #include "adapter/label_matcher.h"
 #include "adapter/labels.h"
@@ -55,6 +56,27 @@ struct ShardOptions {
   int64_t retrain_interval_ms = 480'000;
 };
 
+// What a reload does to the forecast series named P_k (predicted_metric_name
+// + "_" + kind) of the new config; names missing from the plan were removed.
+enum class ReloadChange {
+  kKept,       // same metric_query, kind and args: the model carries on
+  kRestarted,  // same name, another metric_query or other args: a new model
+  kAdded,      // not in the old config: its stored series, if any, are restored
+};
+struct ReloadTarget {
+  const MetricConfig* metric;  // in the new config
+  const ModelConfig* model;
+  ReloadChange change;
+};
+using ReloadPlan = absl::flat_hash_map<std::string, ReloadTarget>;
+
+// A stored series restored from its checkpoint, not yet owned by a shard.
+struct RestoredSeries {
+  uint64_t hash;  // HashLabels(input)
+  Labels input;
+  std::unique_ptr<ForecastSeries> series;
+};
+
 struct ReadSpec {
   std::vector<LabelMatcher> matchers;
   int64_t start_ms = 0;
@@ -64,14 +86,16 @@ struct ReadSpec {
 
 class Shard {
  public:
-  // `activities` may be null (no activities configured).
-  Shard(const Config& config, const ShardOptions& options, storage::Store* store,
-        SelfMetrics* metrics, ActivityEngine* activities, std::atomic<uint64_t>* next_id);
+  // `activities` may be null (no activities configured). The series point
+  // into `config`, which the shard keeps alive until a reload replaces it.
+  // `counters` (shared by all shards) says which inputs are counters.
+  Shard(std::shared_ptr<const Config> config, const ShardOptions& options, storage::Store* store,
+        SelfMetrics* metrics, ActivityEngine* activities, std::atomic<uint64_t>* next_id,
+        const CounterFamilies* counters);
   ~Shard();
 
-  // Before Start(): takes a series loaded from storage, made from `input`
-  // (whose HashLabels is `hash`).
-  void Adopt(uint64_t hash, const Labels& input, std::unique_ptr<ForecastSeries> series);
+  // Before Start() (or in Reload): takes a series loaded from storage.
+  void Adopt(RestoredSeries restored);
   void Start();
   // Checkpoints every changed series, then stops the thread.
   void Stop();
@@ -91,6 +115,17 @@ class Shard {
   // activity locks, and checkpoints them, so a restart replays from the
   // retrained state. Returns how many were retrained.
   absl::StatusOr<size_t> Retrain(const std::vector<LabelMatcher>& matchers);
+  // Switches to `config` as `plan` says: kept series carry on (pointing into
+  // `config`), restarted ones get a new model, removed ones are saved and
+  // dropped, `restored` series join, and inputs already seen get the series
+  // of entries that newly select them. Then checkpoints what changed.
+  absl::Status Reload(std::shared_ptr<const Config> config, const ReloadPlan& plan,
+                      std::vector<RestoredSeries> restored);
+  // Models the series of inputs in the counter `families` (just learned) as
+  // their rate (see ModelAsCounterRate), and checkpoints the ones that
+  // switched. Adds to `(*switched)[input metric name]` per switched series.
+  absl::Status LearnCounters(const absl::flat_hash_set<std::string>& families,
+                             absl::flat_hash_map<std::string, size_t>* switched);
   void Match(const ReadSpec& spec, std::vector<ReadMatch>* out) const;
   // Appends the latest forecast of every live series, keyed by metric name.
   void RenderGauges(std::map<std::string, std::string>* families) const;
@@ -104,20 +139,26 @@ class Shard {
     // Labels Prometheus would never send (see ValidateLabels): not modelled,
     // since remote read must only return valid series.
     bool invalid = false;
+    // Its metric family is a counter: its series are modelled as rates.
+    bool counter = false;
   };
 
   InputSeries* Find(uint64_t hash, std::span<const proto::LabelView> labels);
   InputSeries* Create(uint64_t hash, std::span<const proto::LabelView> labels);
+  // Adds to `in` a new series for each model of each entry selecting it
+  // that it does not feed yet.
+  void AddOutputs(InputSeries* in);
 
   void ScheduleCheckpoint();
   void ScheduleRetrain();
 
-  const Config& config_;
+  std::shared_ptr<const Config> config_;
   const ShardOptions options_;
   storage::Store* store_;
   SelfMetrics* metrics_;
   ActivityEngine* activities_;
   std::atomic<uint64_t>* next_id_;
+  const CounterFamilies* counters_;
   absl::flat_hash_map<uint64_t, std::vector<std::unique_ptr<InputSeries>>> inputs_;
   std::vector<std::unique_ptr<ForecastSeries>> series_;
   std::atomic<int64_t> num_series_{0};

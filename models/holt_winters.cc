@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "models/model_args.h"
+#include "models/smoothing.h"
 #include "models/state_codec.h"
 
 namespace kad::models {
@@ -16,18 +17,13 @@ namespace {
 constexpr uint8_t kFormatVersion = 1;
 constexpr uint8_t kKindTag = 1;  // holt_winters, in every state's header
 
-// sigma of a normal residual per unit of mean |residual|: sqrt(pi / 2).
-constexpr double kMeanAbsToSigma = 1.2533141373155003;
-// Residuals are learnt (and fed to the scales) clipped at this many sigmas:
-// a spike moves the state no more than a 3-sigma sample would.
-constexpr double kClipSigmas = 3;
-// A constant series still gets a band: sigma is at least this fraction of
-// the level, plus an absolute epsilon for a series that sits at zero.
-constexpr double kRelativeScaleFloor = 1e-4;
-constexpr double kAbsoluteScaleFloor = 1e-9;
-// A sample after a gap is learnt as if it came this long after the previous
-// one: a gap says nothing about how much to trust the sample after it.
-constexpr double kMaxLearnStepS = 300;
+// The seasonal profile learns up to this many sigmas: a sharp daily edge
+// is a pattern to learn, not a spike to resist (NAB: 6 beats 3; the profile
+// still moves at most 6 sigmas a pass for a one-off spike).
+constexpr double kSeasonClipSigmas = 6;
+// Until this many samples the residual scale is not trusted: nothing is
+// clipped and no sample is an anomaly (the scale is then within ~15%).
+constexpr int64_t kWarmUpSamples = 30;
 // Retrain() refits the correction only from at least this many samples and
 // switches half-life only for at least this much less error.
 constexpr size_t kMinReplaySamples = 8;
@@ -36,43 +32,27 @@ constexpr double kMinReplayGain = 0.98;
 // of the passes so far (1/(k+1) of the gap on pass k, at most this much),
 // so the shape is usable after a day instead of after several half-lives.
 constexpr double kMaxBootstrapSeasonGain = 0.9;
+// season: auto looks for a new cycle at most this often (in data time):
+// detection scans the whole history, about 60 us.
+constexpr int64_t kDetectionIntervalMs = 6 * 3'600'000LL;
 constexpr std::array<double, 7> kCandidateResidualHalfLivesS = {0, 15, 30, 60, 120, 300, 600};
 
-double Seconds(int64_t ms) { return static_cast<double>(ms) / 1000; }
-
-// Weight of a new observation after dt under exponential forgetting with
-// `half_life` (same unit); 1 when the half-life is 0.
-double Weight(double dt, double half_life) {
-  if (half_life <= 0) return 1;
-  return -std::expm1(-dt * std::numbers::ln2 / half_life);
+StateHeader Header(const HoltWintersOptions& o) {
+  return {kHoltWintersKind, kFormatVersion, kKindTag, o.Fingerprint()};
 }
-
-// Floor division, so negative timestamps still land in the right season.
-int64_t FloorDiv(int64_t a, int64_t b) {
-  const int64_t q = a / b;
-  return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
-}
-
-bool Finite(double v) { return std::isfinite(v); }
 
 }  // namespace
 
 absl::Status HoltWintersOptions::Validate() const {
-  auto bad = [](std::string_view what) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(std::string(kHoltWintersKind), " options: ", std::string(what)));
-  };
-  if (season_ms < 0) return bad("season must not be negative");
-  if (season_ms > 0 && (season_buckets < 1 || season_buckets > 65'535)) {
+  auto bad = [](std::string_view what) { return OptionsError(kHoltWintersKind, what); };
+  if (season_ms < 0 && season_ms != kSeasonAuto) return bad("season must not be negative");
+  if (season_ms != 0 && (season_buckets < 1 || season_buckets > 65'535)) {
     return bad(absl::StrCat("season_buckets must be in [1, 65535], got ", season_buckets));
   }
   if (season_ms > 0 && season_ms < season_buckets) {
     return bad("season is shorter than one millisecond per bucket");
   }
-  if (!(band_sigmas > 0) || !Finite(band_sigmas)) {
-    return bad("band_sigmas must be a positive number");
-  }
-  if (min_n_samples_seen < 1) return bad("min_n_samples_seen must be >= 1");
+  if (absl::Status s = ValidateBandSigmas(kHoltWintersKind, band_sigmas); !s.ok()) return s;
   if (!(season_half_life > 0) || !Finite(season_half_life)) {
     return bad("season_half_life (in seasons) must be a positive number");
   }
@@ -92,11 +72,13 @@ absl::Status HoltWintersOptions::Validate() const {
 
 absl::StatusOr<HoltWintersOptions> HoltWintersOptions::FromArgs(const ModelArgs& args) {
   HoltWintersOptions o;
-  ModelArgReader r(kHoltWintersKind, args);
+  // "auto" is the default; the reader parses the other values.
+  ModelArgs rest = args;
+  if (auto it = rest.find("season"); it != rest.end() && it->second == "auto") rest.erase(it);
+  ModelArgReader r(kHoltWintersKind, rest);
   r.DurationOrNone("season", 0, &o.season_ms);
   r.Int("season_buckets", &o.season_buckets);
   r.Double("band_sigmas", &o.band_sigmas);
-  r.Int("min_n_samples_seen", &o.min_n_samples_seen);
   r.Duration("level_half_life", &o.level_half_life_ms);
   r.Duration("trend_half_life", &o.trend_half_life_ms);
   r.Duration("trend_damping", &o.trend_damping_ms);
@@ -104,55 +86,42 @@ absl::StatusOr<HoltWintersOptions> HoltWintersOptions::FromArgs(const ModelArgs&
   r.Duration("residual_half_life", &o.residual_half_life_ms);
   r.Duration("correction_half_life", &o.correction_half_life_ms);
   r.Duration("scale_half_life", &o.scale_half_life_ms);
-  if (absl::Status s = r.Finish(); !s.ok()) return s;
-  if (absl::Status s = o.Validate(); !s.ok()) return s;
-  return o;
+  return r.Finish(o);
 }
 
 uint64_t HoltWintersOptions::Fingerprint() const {
-  std::string bytes;
-  StateWriter w(&bytes);
-  w.I64(season_ms);
-  w.I64(season_buckets);
-  w.F64(band_sigmas);
-  w.I64(min_n_samples_seen);
-  w.I64(level_half_life_ms);
-  w.I64(trend_half_life_ms);
-  w.I64(trend_damping_ms);
-  w.F64(season_half_life);
-  w.I64(residual_half_life_ms);
-  w.I64(correction_half_life_ms);
-  w.I64(scale_half_life_ms);
-  uint64_t h = 0xcbf29ce484222325ULL;  // FNV-1a, stable across platforms
-  for (char c : bytes) {
-    h ^= static_cast<uint8_t>(c);
-    h *= 0x100000001b3ULL;
-  }
-  return h;
+  return OptionsFingerprint([this](StateWriter& w) {
+    w.I64(season_ms);
+    w.I64(season_buckets);
+    w.F64(band_sigmas);
+    w.I64(level_half_life_ms);
+    w.I64(trend_half_life_ms);
+    w.I64(trend_damping_ms);
+    w.F64(season_half_life);
+    w.I64(residual_half_life_ms);
+    w.I64(correction_half_life_ms);
+    w.I64(scale_half_life_ms);
+  });
 }
 
 absl::StatusOr<ModelFactory> MakeHoltWintersFactory(const HoltWintersOptions& options) {
-  if (absl::Status s = options.Validate(); !s.ok()) return s;
-  auto shared = std::make_shared<const HoltWintersOptions>(options);
-  return ModelFactory{std::string(kHoltWintersKind), [shared]() -> std::unique_ptr<Forecaster> {
-                        return std::make_unique<HoltWinters>(shared);
-                      }};
+  return MakeFactoryOf<HoltWinters>(kHoltWintersKind, options);
 }
 
 HoltWinters::HoltWinters(std::shared_ptr<const HoltWintersOptions> options)
     : options_(std::move(options)),
       residual_half_life_s_(Seconds(options_->residual_half_life_ms)),
-      season_(options_->season_ms > 0 ? options_->season_buckets : 0, 0.0f) {}
+      season_ms_(std::max<int64_t>(options_->season_ms, 0)),
+      season_(options_->season_ms != 0 ? options_->season_buckets : 0, 0.0f) {}
 
 HoltWinters::SeasonPoint HoltWinters::LocateInSeason(int64_t t_ms) const {
-  const int64_t season = options_->season_ms;
+  const int64_t season = season_ms_;
   const int64_t phase_ms = t_ms - FloorDiv(t_ms, season) * season;
   const size_t buckets = season_.size();
-  // Bucket i is centred at (i + 0.5) bucket widths into the season.
-  double x =
-      static_cast<double>(phase_ms) / static_cast<double>(season) * static_cast<double>(buckets) -
-      0.5;
-  if (x < 0) x += static_cast<double>(buckets);
+  // Bucket i sits at i bucket widths into the season, so samples on a
+  // round grid (every 5 minutes, say) each land on one bucket exactly.
+  const double x =
+      static_cast<double>(phase_ms) / static_cast<double>(season) * static_cast<double>(buckets);
   const double lo = std::floor(x);
   SeasonPoint p;
   p.lo = static_cast<size_t>(lo) % buckets;
@@ -165,10 +134,6 @@ double HoltWinters::SeasonalAt(const SeasonPoint& p) const {
   return (1 - p.hi_weight) * season_[p.lo] + p.hi_weight * season_[p.hi];
 }
 
-double HoltWinters::ScaleFloor() const {
-  return kRelativeScaleFloor * std::abs(level_) + kAbsoluteScaleFloor;
-}
-
 HoltWinters::Parts HoltWinters::Decompose(int64_t t_ms) const {
   const HoltWintersOptions& o = *options_;
   const double h = Seconds(std::max<int64_t>(t_ms - t_last_ms_, 0));
@@ -177,13 +142,11 @@ HoltWinters::Parts HoltWinters::Decompose(int64_t t_ms) const {
   const double fade = 1 - Weight(h, Seconds(o.correction_half_life_ms));
   Parts p;
   p.base = level_ + trend_per_s_ * damping_tau * -std::expm1(-h / damping_tau);
-  if (!season_.empty()) p.seasonal = SeasonalAt(LocateInSeason(t_ms));
+  if (season_ms_ > 0) p.seasonal = SeasonalAt(LocateInSeason(t_ms));
   p.correction = correction_ * fade;
   // Far ahead the correction is gone, so the error is the deviation from
   // baseline+season; the band widens towards that, never narrows.
-  const double scale =
-      std::max(fade * scale_ + (1 - fade) * std::max(scale_, scale_long_), ScaleFloor());
-  p.half_width = o.band_sigmas * kMeanAbsToSigma * scale;
+  p.half_width = o.band_sigmas * kMeanAbsToSigma * scales_.At(fade, ScaleFloor(level_));
   return p;
 }
 
@@ -197,14 +160,15 @@ Forecast HoltWinters::Predict(int64_t t_ms) const {
 Verdict HoltWinters::Observe(int64_t t_ms, double value) {
   const HoltWintersOptions& o = *options_;
   // Nothing was forecast before the first sample; values near the limits
-  // of double can overflow the forecast, and then learning starts afresh
+  // of double can overflow the forecast or the error, and then learning starts afresh
   // rather than poisoning every later forecast with NaN.
   const Parts p = n_ == 0 ? Parts{} : Decompose(t_ms);
   const double yhat = p.yhat();
-  if (n_ == 0 || !Finite(yhat) || !Finite(p.half_width)) {
+  if (n_ == 0 || !Finite(yhat) || !Finite(p.half_width) || !Finite(value - yhat)) {
     Start(t_ms, value);
     return Verdict{Forecast{value, value, value}, 0, false};
   }
+  if (options_->season_ms == kSeasonAuto) history_.Add(t_ms, value);
   const int64_t dt_ms = std::max<int64_t>(t_ms - t_last_ms_, 0);
   const double dt_s = Seconds(dt_ms);
   const double learn_s = std::min(dt_s, kMaxLearnStepS);
@@ -213,7 +177,7 @@ Verdict HoltWinters::Observe(int64_t t_ms, double value) {
   verdict.forecast = Forecast{yhat, yhat - p.half_width, yhat + p.half_width};
   const double error = value - yhat;
   verdict.anomaly_score = std::abs(error) / p.half_width;
-  const bool warmed_up = n_ >= o.min_n_samples_seen;
+  const bool warmed_up = n_ >= kWarmUpSamples;
   verdict.anomaly = warmed_up && verdict.anomaly_score > 1;
 
   // Before warm-up the scale is not trusted yet, so nothing is clipped.
@@ -226,14 +190,7 @@ Verdict HoltWinters::Observe(int64_t t_ms, double value) {
   // Scales: a running mean at first, then exponential forgetting.
   const double w_scale =
       std::max(Weight(learn_s, Seconds(o.scale_half_life_ms)), 1.0 / static_cast<double>(n_));
-  const double floor = ScaleFloor();
-  const double scale_cap =
-      warmed_up ? kClipSigmas * kMeanAbsToSigma * std::max(scale_, floor) : inf;
-  const double long_cap =
-      warmed_up ? kClipSigmas * kMeanAbsToSigma * std::max(scale_long_, floor) : inf;
-  scale_ += w_scale * (std::min(std::abs(error), scale_cap) - scale_);
-  scale_long_ +=
-      w_scale * (std::min(std::abs(value - p.base - p.seasonal), long_cap) - scale_long_);
+  scales_.Learn(w_scale, error, value - p.base - p.seasonal, ScaleFloor(level_), warmed_up);
 
   // Level and damped trend, against the seasonally adjusted sample.
   const double old_level = level_;
@@ -248,14 +205,16 @@ Verdict HoltWinters::Observe(int64_t t_ms, double value) {
   // Seasonal profile: a gradient step on the two interpolated buckets,
   // weighted per unit of time spent in the bucket.
   SeasonPoint sp;
-  if (!season_.empty()) {
+  if (season_ms_ > 0) {
     sp = LocateInSeason(t_ms);
-    const double bucket_s = Seconds(o.season_ms) / season_.size();
-    const double passes = static_cast<double>(FloorDiv(t_ms - t_first_ms_, o.season_ms));
+    const double bucket_s = Seconds(season_ms_) / season_.size();
+    const double passes = static_cast<double>(FloorDiv(t_ms - t_first_ms_, season_ms_));
     const double gain_per_pass = std::max(-std::expm1(-std::numbers::ln2 / o.season_half_life),
                                           std::min(kMaxBootstrapSeasonGain, 1 / (passes + 1)));
     const double w = -std::expm1(std::log1p(-gain_per_pass) * learn_s / bucket_s);
-    const double step = w * (learnt - level_ - p.seasonal);
+    const double season_clip = warmed_up ? kSeasonClipSigmas * sigma : inf;
+    const double seasonal_target = yhat + std::clamp(error, -season_clip, season_clip);
+    const double step = w * (seasonal_target - level_ - p.seasonal);
     season_[sp.lo] += static_cast<float>(step * (1 - sp.hi_weight));
     season_[sp.hi] += static_cast<float>(step * sp.hi_weight);
   }
@@ -273,15 +232,15 @@ Verdict HoltWinters::Observe(int64_t t_ms, double value) {
 
   // Once per season, keep the profile centred so level and profile do not
   // drift apart along their shared degree of freedom. Amortised O(1).
-  if (!season_.empty() && FloorDiv(t_ms, o.season_ms) != FloorDiv(t_last_ms_, o.season_ms)) {
+  if (season_ms_ > 0 && FloorDiv(t_ms, season_ms_) != FloorDiv(t_last_ms_, season_ms_)) {
     Recentre();
   }
   t_last_ms_ = t_ms;
   ++n_;
   const bool finite =
-      Finite(level_) && Finite(trend_per_s_) && Finite(correction_) && Finite(scale_) &&
-      Finite(scale_long_) &&
-      (season_.empty() || (std::isfinite(season_[sp.lo]) && std::isfinite(season_[sp.hi])));
+      Finite(level_) && Finite(trend_per_s_) && Finite(correction_) && Finite(scales_.one_step) &&
+      Finite(scales_.baseline) &&
+      (season_ms_ == 0 || (std::isfinite(season_[sp.lo]) && std::isfinite(season_[sp.hi])));
   if (!finite) Start(t_ms, value);
   return verdict;
 }
@@ -295,7 +254,7 @@ void HoltWinters::Start(int64_t t_ms, double value) {
 }
 
 void HoltWinters::Recentre() {
-  if (season_.empty()) return;
+  if (season_ms_ == 0) return;
   double sum = 0;
   for (float s : season_) sum += s;
   const double mean = sum / static_cast<double>(season_.size());
@@ -321,7 +280,22 @@ HoltWinters::Replay HoltWinters::ReplayWindow(double half_life_s) const {
   return replay;
 }
 
+void HoltWinters::DetectSeason() {
+  if (options_->season_ms != kSeasonAuto) return;
+  if (t_last_ms_ - last_detection_ms_ < kDetectionIntervalMs) return;
+  last_detection_ms_ = t_last_ms_;
+  const int64_t detected = history_.DetectSeasonMs(season_ms_);
+  if (detected == season_ms_) return;
+  // A new cycle: the old profile's mean stays in the level, its shape goes,
+  // and the new one learns from now like a first season.
+  Recentre();
+  std::fill(season_.begin(), season_.end(), 0.0f);
+  season_ms_ = detected;
+  t_first_ms_ = t_last_ms_;
+}
+
 void HoltWinters::Retrain() {
+  DetectSeason();
   Recentre();
   if (window_size_ < kMinReplaySamples) return;
   const Replay current = ReplayWindow(residual_half_life_s_);
@@ -344,18 +318,18 @@ void HoltWinters::Retrain() {
 void HoltWinters::SerializeTo(std::string* out) const {
   out->reserve(out->size() + 96 + 4 * season_.size() + 8 * kWindowSize);
   StateWriter w(out);
-  w.U8(kFormatVersion);
-  w.U8(kKindTag);
-  w.U64(options_->Fingerprint());
+  WriteStateHeader(Header(*options_), &w);
   w.I64(n_);
   w.I64(t_last_ms_);
   w.I64(t_first_ms_);
   w.F64(level_);
   w.F64(trend_per_s_);
   w.F64(correction_);
-  w.F64(scale_);
-  w.F64(scale_long_);
+  w.F64(scales_.one_step);
+  w.F64(scales_.baseline);
   w.F64(residual_half_life_s_);
+  w.I64(season_ms_);
+  w.I64(last_detection_ms_);
   w.U32(static_cast<uint32_t>(season_.size()));
   for (float s : season_) w.F32(s);
   w.U8(window_size_);
@@ -364,33 +338,29 @@ void HoltWinters::SerializeTo(std::string* out) const {
     w.F32(r.dt_s);
     w.F32(r.deviation);
   }
+  // Last, and of fixed size, so Restore() can slice it off.
+  if (options_->season_ms == kSeasonAuto) history_.SerializeTo(out);
 }
 
 absl::Status HoltWinters::Restore(std::string_view state) {
-  auto corrupt = [](std::string_view why) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(std::string(kHoltWintersKind), " state rejected: ", std::string(why)));
-  };
-  StateReader r(state);
-  uint8_t version = 0;
-  uint8_t kind = 0;
-  uint64_t fingerprint = 0;
-  if (!r.U8(&version) || !r.U8(&kind) || !r.U64(&fingerprint)) {
-    return corrupt("truncated header");
-  }
-  if (version != kFormatVersion) {
-    return corrupt(absl::StrCat("unsupported format version ", version));
-  }
-  if (kind != kKindTag) return corrupt("written by another model kind");
-  if (fingerprint != options_->Fingerprint()) {
-    return corrupt("written with different model args");
-  }
+  auto corrupt = [](std::string_view why) { return StateRejected(kHoltWintersKind, why); };
   HoltWinters next(options_);
+  if (options_->season_ms == kSeasonAuto) {
+    if (state.size() < SeasonHistory::kSerializedBytes) return corrupt("truncated");
+    const size_t body = state.size() - SeasonHistory::kSerializedBytes;
+    if (absl::Status s = next.history_.Restore(state.substr(body)); !s.ok()) {
+      return corrupt(std::string(s.message()));
+    }
+    state = state.substr(0, body);
+  }
+  StateReader r(state);
+  if (absl::Status s = ReadStateHeader(Header(*options_), &r); !s.ok()) return s;
   uint32_t buckets = 0;
   bool ok = r.I64(&next.n_) && r.I64(&next.t_last_ms_) && r.I64(&next.t_first_ms_) &&
             r.F64(&next.level_) && r.F64(&next.trend_per_s_) && r.F64(&next.correction_) &&
-            r.F64(&next.scale_) && r.F64(&next.scale_long_) && r.F64(&next.residual_half_life_s_) &&
-            r.U32(&buckets);
+            r.F64(&next.scales_.one_step) && r.F64(&next.scales_.baseline) &&
+            r.F64(&next.residual_half_life_s_) && r.I64(&next.season_ms_) &&
+            r.I64(&next.last_detection_ms_) && r.U32(&buckets);
   if (!ok) return corrupt("truncated");
   if (buckets != next.season_.size()) return corrupt("wrong profile size");
   for (float& s : next.season_) {
@@ -409,18 +379,26 @@ absl::Status HoltWinters::Restore(std::string_view state) {
     }
   }
   if (!r.AtEnd()) return corrupt("trailing bytes");
-  const double scalars[] = {next.level_, next.trend_per_s_, next.correction_,
-                            next.scale_, next.scale_long_,  next.residual_half_life_s_};
+  const double scalars[] = {next.level_,           next.trend_per_s_,
+                            next.correction_,      next.scales_.one_step,
+                            next.scales_.baseline, next.residual_half_life_s_};
   for (double v : scalars) {
     if (!Finite(v)) return corrupt("non-finite value");
   }
-  if (next.n_ < 0 || next.t_first_ms_ > next.t_last_ms_ || next.scale_ < 0 ||
-      next.scale_long_ < 0 || next.residual_half_life_s_ < 0 || next.window_size_ > kWindowSize ||
-      next.window_next_ >= kWindowSize) {
+  if (next.n_ < 0 || next.t_first_ms_ > next.t_last_ms_ || next.scales_.one_step < 0 ||
+      next.scales_.baseline < 0 || next.residual_half_life_s_ < 0 ||
+      next.window_size_ > kWindowSize || next.window_next_ >= kWindowSize ||
+      !next.SeasonAllowed(next.season_ms_)) {
     return corrupt("value out of range");
   }
   *this = std::move(next);
   return absl::OkStatus();
+}
+
+bool HoltWinters::SeasonAllowed(int64_t season_ms) const {
+  if (options_->season_ms != kSeasonAuto)
+    return season_ms == std::max<int64_t>(options_->season_ms, 0);
+  return season_ms == 0 || season_ms >= static_cast<int64_t>(season_.size());
 }
 
 size_t HoltWinters::MemoryBytes() const {

@@ -40,6 +40,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -49,24 +50,28 @@
 #include "absl/status/statusor.h"
 #include "models/forecaster.h"
 #include "models/registry.h"
+#include "models/season_history.h"
+#include "models/smoothing.h"
 
 namespace kad::models {
 
 inline constexpr std::string_view kHoltWintersKind = "holt_winters";
+// HoltWintersOptions::season_ms for "season: auto".
+inline constexpr int64_t kSeasonAuto = -1;
 
 // Each field is also the model arg of the same name (durations without the
 // _ms suffix, e.g. "level_half_life: 1d").
 struct HoltWintersOptions {
-  // Default: 1d. Length of the seasonal cycle; 0 (arg "none") disables it.
-  int64_t season_ms = 86'400'000;
+  // Default: auto (kSeasonAuto): Retrain() finds the cycle (1d, 1w or
+  // none) in the series' recent history, at most every 6h of data; until
+  // then the model is not seasonal. A duration fixes the cycle; 0 (arg
+  // "none") disables it.
+  int64_t season_ms = kSeasonAuto;
   // Default: 288, 5-minute buckets over 1d. Resolution of the seasonal
   // profile; its memory cost is 4 bytes per bucket per series.
   int64_t season_buckets = 288;
   // Default: 3. Half-width of the band in sigmas of the one-step residual.
   double band_sigmas = 3;
-  // Default: 30 samples. No anomaly before this many samples: the residual
-  // scale needs about this many residuals to be within ~15% of its value.
-  int64_t min_n_samples_seen = 30;
   // Default: 1d. Half-life of the baseline level. Slower than the season's
   // features so the level does not absorb them.
   int64_t level_half_life_ms = 86'400'000;
@@ -158,7 +163,10 @@ class HoltWinters final : public Forecaster {
   Parts Decompose(int64_t t_ms) const;
   SeasonPoint LocateInSeason(int64_t t_ms) const;
   double SeasonalAt(const SeasonPoint& p) const;
-  double ScaleFloor() const;
+  // season: auto: re-detects the cycle from history_ and switches to it.
+  void DetectSeason();
+  // Whether a restored state's season fits the options.
+  bool SeasonAllowed(int64_t season_ms) const;
   void Recentre();
   // The correction filter with `half_life_s` run over the window.
   Replay ReplayWindow(double half_life_s) const;
@@ -170,9 +178,11 @@ class HoltWinters final : public Forecaster {
   double level_ = 0;
   double trend_per_s_ = 0;
   double correction_ = 0;
-  double scale_ = 0;       // mean |one-step residual|
-  double scale_long_ = 0;  // mean |deviation from baseline+season|
+  ResidualScales scales_;  // the baseline is level+season
   double residual_half_life_s_ = 0;
+  int64_t season_ms_ = 0;  // the cycle in use; 0 = none (yet)
+  int64_t last_detection_ms_ = std::numeric_limits<int64_t>::min() / 2;
+  SeasonHistory history_;      // used only with season: auto
   std::vector<float> season_;  // deviation from the level per bucket
   std::array<Recent, kWindowSize> window_{};
   uint8_t window_size_ = 0;

@@ -1,6 +1,7 @@
 #include "models/model_args.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -71,6 +72,16 @@ absl::Status ModelArgReader::Finish() const {
     }
   }
   return absl::OkStatus();
+}
+
+absl::Status OptionsError(std::string_view kind, std::string_view what) {
+  return absl::InvalidArgumentError(
+      absl::StrCat(std::string(kind), " options: ", std::string(what)));
+}
+
+absl::Status ValidateBandSigmas(std::string_view kind, double band_sigmas) {
+  if (band_sigmas > 0 && std::isfinite(band_sigmas)) return absl::OkStatus();
+  return OptionsError(kind, "band_sigmas must be a positive number");
 }
 
 }  // namespace kad::models

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "models/registry.h"
 
 namespace kad::models {
@@ -35,6 +36,15 @@ class ModelArgReader {
   // OK when every argument was read and parsed.
   absl::Status Finish() const;
 
+  // `options` as read, once every argument was read and parsed and they
+  // pass Options::Validate(); else the first error.
+  template <typename Options>
+  absl::StatusOr<Options> Finish(const Options& options) const {
+    if (absl::Status s = Finish(); !s.ok()) return s;
+    if (absl::Status s = options.Validate(); !s.ok()) return s;
+    return options;
+  }
+
  private:
   // The text of argument `name` (recorded as valid), or nullptr if absent
   // or an earlier argument already failed.
@@ -46,5 +56,11 @@ class ModelArgReader {
   std::vector<std::string> known_;
   absl::Status status_;
 };
+
+// InvalidArgument "<kind> options: <what>", for an options' Validate().
+absl::Status OptionsError(std::string_view kind, std::string_view what);
+
+// OK when band_sigmas is a positive number, else the OptionsError naming it.
+absl::Status ValidateBandSigmas(std::string_view kind, double band_sigmas);
 
 }  // namespace kad::models

@@ -1,10 +1,15 @@
 #include "models/registry.h"
 
 #include <array>
+#include <optional>
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "models/detection.h"
+#include "models/fourier.h"
 #include "models/holt_winters.h"
+#include "models/knn.h"
+#include "models/robust_zscore.h"
 
 namespace kad::models {
 namespace {
@@ -14,22 +19,56 @@ struct Kind {
   absl::StatusOr<ModelFactory> (*make)(const ModelArgs& args);
 };
 
-absl::StatusOr<ModelFactory> MakeHoltWinters(const ModelArgs& args) {
-  absl::StatusOr<HoltWintersOptions> options = HoltWintersOptions::FromArgs(args);
+// A kind's factory from its args: Options::FromArgs, then `make`.
+template <typename Options, absl::StatusOr<ModelFactory> (*make)(const Options&)>
+absl::StatusOr<ModelFactory> FromArgs(const ModelArgs& args) {
+  absl::StatusOr<Options> options = Options::FromArgs(args);
   if (!options.ok()) return options.status();
-  return MakeHoltWintersFactory(*options);
+  return make(*options);
 }
 
 // In the order the README lists them; the first is the default.
-constexpr std::array<Kind, 1> kKinds = {{
-    {kHoltWintersKind, &MakeHoltWinters},
+constexpr std::array<Kind, 4> kKinds = {{
+    {kHoltWintersKind, &FromArgs<HoltWintersOptions, &MakeHoltWintersFactory>},
+    {kRobustZScoreKind, &FromArgs<RobustZScoreOptions, &MakeRobustZScoreFactory>},
+    {kFourierKind, &FromArgs<FourierOptions, &MakeFourierFactory>},
+    {kKnnKind, &FromArgs<KnnOptions, &MakeKnnFactory>},
+}};
+
+// The original Python system's kinds, and the kind each runs as.
+struct Alias {
+  std::string_view name;
+  std::string_view kind;
+};
+constexpr std::array<Alias, 2> kAliases = {{
+    {"prophet", kFourierKind},
+    {"prophet_with_seasonality", kFourierKind},
 }};
 
 }  // namespace
 
+std::optional<std::string_view> KindAlias(std::string_view name) {
+  for (const Alias& a : kAliases) {
+    if (a.name == name) return a.kind;
+  }
+  return std::nullopt;
+}
+
 absl::StatusOr<ModelFactory> MakeModelFactory(std::string_view kind, const ModelArgs& args) {
+  if (std::optional<std::string_view> real = KindAlias(kind)) kind = *real;
   for (const Kind& k : kKinds) {
-    if (k.name == kind) return k.make(args);
+    if (k.name != kind) continue;
+    // The detection args are the same for every kind; the rest are the kind's own.
+    ModelArgs own = args;
+    absl::StatusOr<DetectionOptions> detection = DetectionOptions::Extract(kind, &own);
+    if (!detection.ok()) return detection.status();
+    absl::StatusOr<ModelFactory> inner = k.make(own);
+    if (!inner.ok()) return inner.status();
+    auto options = std::make_shared<const DetectionOptions>(*detection);
+    return ModelFactory{
+        inner->kind, [options, make = std::move(inner->New)] {
+          return std::unique_ptr<Forecaster>(std::make_unique<Detector>(options, make()));
+        }};
   }
   std::string known;
   for (std::string_view k : ModelKinds()) {

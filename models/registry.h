@@ -12,6 +12,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -28,9 +29,26 @@ struct ModelFactory {
   std::function<std::unique_ptr<Forecaster>()> New;
 };
 
+// A factory of `Model(std::shared_ptr<const Options>)` instances sharing
+// `options`; InvalidArgument if they do not validate. For the kinds' own
+// MakeXFactory().
+template <typename Model, typename Options>
+absl::StatusOr<ModelFactory> MakeFactoryOf(std::string_view kind, const Options& options) {
+  if (absl::Status s = options.Validate(); !s.ok()) return s;
+  auto shared = std::make_shared<const Options>(options);
+  return ModelFactory{std::string(kind), [shared]() -> std::unique_ptr<Forecaster> {
+                        return std::make_unique<Model>(shared);
+                      }};
+}
+
 // InvalidArgument for an unknown kind (the message lists the known ones) or an
 // argument the kind does not have or cannot parse (the message names it).
 absl::StatusOr<ModelFactory> MakeModelFactory(std::string_view kind, const ModelArgs& args);
+
+// The kind that a kind name of the original Python system ("prophet",
+// "prophet_with_seasonality") runs as, which MakeModelFactory builds for
+// it; nullopt for any other name. ModelKinds() does not list these names.
+std::optional<std::string_view> KindAlias(std::string_view name);
 
 // Every kind MakeModelFactory accepts, in the order the README lists them.
 std::vector<std::string_view> ModelKinds();

@@ -10,12 +10,21 @@
 //
 // Readers never read past the end: a short input makes every later read
 // fail. Not thread-safe; use one writer or reader per buffer.
+//
+// Every kind's state starts with a StateHeader, so that Restore() rejects
+// state of another format version, kind or set of options:
+//
+//   const StateHeader header{kKnnKind, kFormatVersion, kKindTag, options_->Fingerprint()};
+//   WriteStateHeader(header, &w);   // in SerializeTo
+//   if (absl::Status s = ReadStateHeader(header, &r); !s.ok()) return s;  // in Restore
 #pragma once
 
 #include <bit>
 #include <cstdint>
 #include <string>
 #include <string_view>
+
+#include "absl/status/status.h"
 
 namespace kad::models {
 
@@ -87,5 +96,33 @@ class StateReader {
   std::string_view in_;
   size_t pos_ = 0;
 };
+
+// FNV-1a of `bytes`: a hash stable across platforms and releases.
+uint64_t Fnv1a(std::string_view bytes);
+
+// The fingerprint of a set of options: the hash of what `write(StateWriter&)`
+// writes of them.
+template <typename Write>
+uint64_t OptionsFingerprint(Write write) {
+  std::string bytes;
+  StateWriter w(&bytes);
+  write(w);
+  return Fnv1a(bytes);
+}
+
+// The first bytes of every kind's state.
+struct StateHeader {
+  std::string_view kind;  // the kind's name, for messages (not written)
+  uint8_t version = 0;    // the kind's state format
+  uint8_t kind_tag = 0;   // unique per kind
+  uint64_t fingerprint = 0;
+};
+
+void WriteStateHeader(const StateHeader& header, StateWriter* w);
+// Reads a header and checks it is `expected`; else StateRejected().
+absl::Status ReadStateHeader(const StateHeader& expected, StateReader* r);
+
+// InvalidArgument "<kind> state rejected: <why>", for Restore().
+absl::Status StateRejected(std::string_view kind, std::string_view why);
 
 }  // namespace kad::models

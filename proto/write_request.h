@@ -1,4 +1,6 @@
-// Zero-copy decoder for prometheus.WriteRequest (remote write 1.0).
+// Zero-copy decoder for prometheus.WriteRequest (remote write 1.0), and
+// WriteRequestView, the decoded request of either remote-write version
+// (proto/write_request_v2.h fills it from a 2.0 body).
 //
 // A hand-written field switch over the decompressed body: label names and
 // values are string_views into that body, and every vector is reused across
@@ -49,6 +51,15 @@ struct MetadataView {
   std::string_view family_name;
 };
 
+// Remote write 2.0 sends metadata with every series (1.0 sends it per metric
+// family, in requests of their own: MetadataView).
+struct SeriesMetadataView {
+  MetricType type = MetricType::kUnknown;
+  std::string_view help;
+  std::string_view unit;
+  int64_t created_timestamp_ms = 0;  // when the counter started; 0 = unset
+};
+
 // One TimeSeries entry: ranges into the flat arrays of WriteRequestView.
 struct SeriesView {
   uint32_t label_begin, label_end;
@@ -63,6 +74,12 @@ struct WriteRequestView {
   std::vector<LabelView> labels;
   std::vector<SampleView> samples;
   std::vector<MetadataView> metadata;
+  // 2.0 only: one per series, parallel to `series`; empty for a 1.0 body.
+  std::vector<SeriesMetadataView> series_metadata;
+  // 2.0 only: the interned strings that labels and metadata point at, and
+  // the hash of each, so label_hash costs a mix per label, not a string hash.
+  std::vector<std::string_view> symbols;
+  std::vector<uint64_t> symbol_hashes;
   size_t histogram_count = 0;  // native histograms: counted, not decoded
   size_t exemplar_count = 0;   // counted, not decoded
 

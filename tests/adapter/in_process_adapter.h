@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -57,6 +58,8 @@ struct TestOptions {
   size_t max_uncompressed_bytes = size_t{64} << 20;
   size_t read_sample_limit = 10'000'000;
   bool ready = true;
+  // The server's read/write timeout (HttpServerOptions::io_timeout).
+  std::chrono::seconds io_timeout{60};
 };
 
 // The adapter as main() wires it, on 127.0.0.1 with a free port.
@@ -68,9 +71,7 @@ class InProcessAdapter {
     const char* made = mkdtemp(dir_template);
     EXPECT_NE(made, nullptr);
     dir_ = made == nullptr ? "" : made;
-    absl::StatusOr<Config> config = ParseConfig(options_.config, options_.activities);
-    EXPECT_TRUE(config.ok()) << config.status();
-    config_ = *std::move(config);
+    WriteConfig(options_.config, options_.activities);
     for (const auto& [name, text] : options_.scripts) {
       const std::string path = dir_ + "/" + name;
       std::ofstream(path) << text;
@@ -92,11 +93,26 @@ class InProcessAdapter {
 
   uint16_t port() const { return server_->port(); }
 
+  // Replaces the config files that a start or POST /-/reload reads.
+  void WriteConfig(std::string_view config, std::string_view activities = "") {
+    std::ofstream(dir_ + "/environment.yaml") << config;
+    if (activities.empty()) {
+      std::filesystem::remove(dir_ + "/activities.yaml");
+    } else {
+      std::ofstream(dir_ + "/activities.yaml") << activities;
+    }
+  }
+
   const std::string& dir() const { return dir_; }
   ActivityEngine* activities() { return activities_.get(); }
 
  private:
   void Open() {
+    const std::string activities_file =
+        std::filesystem::exists(dir_ + "/activities.yaml") ? dir_ + "/activities.yaml" : "";
+    absl::StatusOr<Config> config = LoadConfig(dir_ + "/environment.yaml", activities_file);
+    EXPECT_TRUE(config.ok()) << config.status();
+    config_ = *std::move(config);
     storage::StoreOptions store_options;
     store_options.path = dir_ + "/data";
     absl::StatusOr<std::unique_ptr<storage::Store>> store = storage::Store::Open(store_options);
@@ -118,11 +134,14 @@ class InProcessAdapter {
                                        metrics_.get(), activities_.get(), &log_);
     ApiOptions api_options;
     api_options.max_uncompressed_bytes = options_.max_uncompressed_bytes;
+    reloader_ = std::make_unique<ConfigReloader>(dir_ + "/environment.yaml", activities_file,
+                                                 engine_.get(), metrics_.get(), &clock_, &log_);
     api_ = std::make_unique<Api>(api_options, engine_.get(), store_.get(), metrics_.get(),
-                                 activities_.get(), &log_);
+                                 activities_.get(), &log_, reloader_.get());
     HttpServerOptions server_options;
     server_options.listen_address = "127.0.0.1:0";
     server_options.max_body_bytes = options_.max_body_bytes;
+    server_options.io_timeout = options_.io_timeout;
     server_ = std::make_unique<HttpServer>(
         server_options,
         [this](HttpRequest&& r, Respond respond) {
@@ -143,6 +162,7 @@ class InProcessAdapter {
   void Close() {
     server_->Stop();
     api_.reset();
+    reloader_.reset();
     engine_->Stop();
     engine_.reset();
     activities_.reset();
@@ -159,6 +179,7 @@ class InProcessAdapter {
   std::unique_ptr<storage::Store> store_;
   std::unique_ptr<ActivityEngine> activities_;
   std::unique_ptr<Engine> engine_;
+  std::unique_ptr<ConfigReloader> reloader_;
   std::unique_ptr<Api> api_;
   std::unique_ptr<HttpServer> server_;
 };

@@ -12,23 +12,14 @@ Standard library only. Everything listens on 127.0.0.1; every process started
 here is stopped by PID, also on failure.
 """
 
-import argparse
 import http.server
-import json
 import math
-import os
-import re
-import shutil
-import signal
-import socket
-import subprocess
 import sys
-import tempfile
-import threading
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
+import types
+
+from prom_harness import (CheckFailed, api_get, http_request, metric_value, run_test,
+                          scrape_value)
 
 METRIC = "kad_e2e_load"
 FORECAST = "predicted_e2e_load_holt_winters"
@@ -36,11 +27,9 @@ VALUE_TYPES = ("yhat", "yhat_lower", "yhat_upper", "anomaly", "anomaly_score")
 BAND_TYPES = ("yhat", "yhat_lower", "yhat_upper")
 PODS = ("p1", "p2")
 
-POLL_SECONDS = 0.5
 # Prometheus needs a few scrapes and a remote-write batch before forecasts
 # exist; this bounds the whole wait, not each step.
 WAIT_SECONDS = 120
-STOP_SECONDS = 10
 # Samples the adapter must have modelled (both pods, one per second each)
 # before the range queries, so that stored past points exist next to the
 # read-time future ones: about 20 s of scraping.
@@ -69,19 +58,15 @@ scrape_configs:
     static_configs:
       - targets: ["127.0.0.1:{target_port}"]
 remote_write:
-  - url: http://127.0.0.1:{adapter_port}/api/v1/write
+  - url: {adapter}/api/v1/write
     queue_config:
       batch_send_deadline: 1s
       min_backoff: 50ms
       max_backoff: 1s
 remote_read:
-  - url: http://127.0.0.1:{adapter_port}/api/v1/read
+  - url: {adapter}/api/v1/read
     read_recent: true
 """
-
-
-class CheckFailed(Exception):
-    """A check's expectation did not hold; the message says what and why."""
 
 
 def load_at(pod, t):
@@ -110,155 +95,6 @@ class TargetHandler(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def free_port():
-    # The port is free when we close it; the small race until the child binds
-    # it is acceptable on loopback in a test.
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def http_request(url, method="GET", data=None, headers=None, timeout=5):
-    """Returns (status, body bytes); HTTP errors are answers, not exceptions."""
-    req = urllib.request.Request(url, data=data, method=method,
-                                 headers=headers or {})
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            return resp.status, resp.read()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read()
-
-
-def api_get(base, path, params):
-    """GET a Prometheus API path; returns the decoded JSON or raises."""
-    url = f"{base}{path}?{urllib.parse.urlencode(params, doseq=True)}"
-    status, body = http_request(url, timeout=10)
-    try:
-        doc = json.loads(body)
-    except ValueError:
-        raise CheckFailed(f"GET {url}: HTTP {status}, not JSON: {body[:300]!r}")
-    if status != 200 or doc.get("status") != "success":
-        raise CheckFailed(f"GET {url}: HTTP {status}: {body[:500]!r}")
-    return doc
-
-
-class Process:
-    """A child process whose output goes to a log file in the temp dir."""
-
-    def __init__(self, name, argv, log_path):
-        self.name = name
-        self.log_path = log_path
-        self.log = open(log_path, "wb")
-        self.proc = subprocess.Popen(argv, stdout=self.log,
-                                     stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL)
-
-    def check_alive(self):
-        code = self.proc.poll()
-        if code is not None:
-            raise CheckFailed(f"{self.name} exited early with code {code}")
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=STOP_SECONDS)
-            except subprocess.TimeoutExpired:
-                print(f"{self.name} ignored SIGTERM for {STOP_SECONDS}s; "
-                      f"sending SIGKILL", flush=True)
-                self.proc.kill()
-                self.proc.wait(timeout=STOP_SECONDS)
-        self.log.close()
-
-    def tail(self, lines=60):
-        try:
-            with open(self.log_path, "rb") as f:
-                text = f.read().decode(errors="replace")
-        except OSError as e:
-            return f"(cannot read {self.log_path}: {e})"
-        return "\n".join(text.splitlines()[-lines:])
-
-
-class Env:
-    """Ports, folders and processes of one test run."""
-
-    def __init__(self, args):
-        self.args = args
-        self.tmp = tempfile.mkdtemp(prefix="kad_prom_e2e_")
-        self.processes = []
-        self.target_server = None
-        self.adapter_port = free_port()
-        self.prometheus_port = free_port()
-        self.adapter = f"http://127.0.0.1:{self.adapter_port}"
-        self.prometheus = f"http://127.0.0.1:{self.prometheus_port}"
-
-    def start_target(self):
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
-                                                 TargetHandler)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        self.target_server = server
-        return server.server_address[1]
-
-    def start_adapter(self):
-        config = os.path.join(self.tmp, "environment.yaml")
-        with open(config, "w") as f:
-            f.write(ADAPTER_CONFIG)
-        storage = os.path.join(self.tmp, "adapter-data")
-        argv = [self.args.adapter, f"--config.file={config}",
-                f"--storage.path={storage}",
-                f"--web.listen-address=127.0.0.1:{self.adapter_port}",
-                "--log.level=debug"]
-        self.processes.append(
-            Process("adapter", argv, os.path.join(self.tmp, "adapter.log")))
-
-    def start_prometheus(self, target_port):
-        config = os.path.join(self.tmp, "prometheus.yml")
-        with open(config, "w") as f:
-            f.write(PROMETHEUS_CONFIG.replace("{target_port}", str(target_port))
-                    .replace("{adapter_port}", str(self.adapter_port)))
-        argv = [self.args.prometheus, f"--config.file={config}",
-                f"--storage.tsdb.path={os.path.join(self.tmp, 'prom-data')}",
-                f"--web.listen-address=127.0.0.1:{self.prometheus_port}"]
-        self.processes.append(
-            Process("prometheus", argv, os.path.join(self.tmp, "prometheus.log")))
-
-    def check_alive(self):
-        for p in self.processes:
-            p.check_alive()
-
-    def wait_ready(self, url, name, deadline):
-        while True:
-            self.check_alive()
-            try:
-                status, _ = http_request(url, timeout=2)
-                if status == 200:
-                    return
-            except OSError:
-                pass  # Not listening yet.
-            if time.monotonic() > deadline:
-                raise CheckFailed(f"{name} not ready at {url} in time")
-            time.sleep(POLL_SECONDS)
-
-    def stop_all(self):
-        for p in reversed(self.processes):
-            try:
-                p.stop()
-            except Exception as e:  # Keep stopping the others.
-                print(f"stopping {p.name}: {e}", flush=True)
-        if self.target_server is not None:
-            self.target_server.shutdown()
-            self.target_server.server_close()
-
-    def dump_logs(self):
-        for p in self.processes:
-            print(f"----- last lines of {p.name} log ({p.log_path}) -----")
-            print(p.tail())
-        print("-----", flush=True)
-
-    def cleanup(self):
-        shutil.rmtree(self.tmp, ignore_errors=True)
-
-
 def query_range(env, value_type, now):
     return api_get(env.prometheus, "/api/v1/query_range", {
         "query": f'{FORECAST}{{value_type="{value_type}"}}',
@@ -270,43 +106,27 @@ def query_range(env, value_type, now):
 
 def wait_for_future_points(env, deadline):
     """Polls Grafana's question until a forecast point lies past now+600s."""
-    last = None
-    while True:
-        env.check_alive()
+    def probe():
         now = time.time()
-        try:
-            doc = query_range(env, "yhat", now)
-            result = doc["data"]["result"]
-            last = f"{len(result)} series"
-            for series in result:
-                if any(float(ts) > now + 600 for ts, _ in series["values"]):
-                    return f"query_range yhat has points after now+600s ({last})"
-        except (CheckFailed, OSError) as e:
-            last = str(e)
-        if time.monotonic() > deadline:
-            raise CheckFailed(
-                f"no yhat point after now+600s from Prometheus query_range "
-                f"in time; last answer: {last}")
-        time.sleep(POLL_SECONDS)
+        result = query_range(env, "yhat", now)["data"]["result"]
+        if not any(float(ts) > now + 600 for s in result for ts, _ in s["values"]):
+            raise CheckFailed(f"{len(result)} series, none with a point after now+600s")
+        return f"query_range yhat has points after now+600s ({len(result)} series)"
+
+    return env.h.wait_until("yhat point after now+600s from Prometheus query_range",
+                            probe, deadline)
 
 
 def wait_for_modelled(env, deadline):
     """Waits until the adapter has modelled MIN_MODELLED samples."""
-    modelled = None
-    while True:
-        env.check_alive()
-        try:
-            status, body = http_request(f"{env.adapter}/metrics")
-            if status == 200:
-                modelled = metric_value(body.decode(), "kad_samples_modelled_total")
-                if modelled is not None and modelled >= MIN_MODELLED:
-                    return f"adapter modelled {modelled:.0f} samples"
-        except OSError as e:
-            modelled = str(e)
-        if time.monotonic() > deadline:
-            raise CheckFailed(f"adapter modelled {modelled} samples in time, "
-                              f"want {MIN_MODELLED}: is remote write arriving?")
-        time.sleep(POLL_SECONDS)
+    def probe():
+        modelled = scrape_value(env.adapter, "kad_samples_modelled_total")
+        if modelled is None or modelled < MIN_MODELLED:
+            raise CheckFailed(f"adapter modelled {modelled} samples")
+        return f"adapter modelled {modelled:.0f} samples"
+
+    return env.h.wait_until(f"{MIN_MODELLED} samples modelled (is remote write arriving?)",
+                            probe, deadline)
 
 
 def points_by_pod(doc, value_type):
@@ -414,18 +234,6 @@ def check_series_api(env, now):
     return f"series API lists all {len(want)} forecast series"
 
 
-def metric_value(text, name, labels=""):
-    """The value of the sample line `name{labels} v` (labels exact), or None."""
-    prefix = f"{name}{{{labels}}}" if labels else name
-    for line in text.splitlines():
-        if line.startswith("#"):
-            continue
-        parts = line.rsplit(" ", 1)
-        if len(parts) == 2 and parts[0] == prefix:
-            return float(parts[1])
-    return None
-
-
 def check_adapter_metrics(env):
     status, body = http_request(f"{env.adapter}/metrics")
     if status != 200:
@@ -453,62 +261,40 @@ def check_adapter_metrics(env):
             f"not_selected {rejected:.0f}, {len(gauges)} forecast gauge lines")
 
 
-def check_write_v2_rejected(env):
+def check_write_unknown_message_rejected(env):
     status, body = http_request(
         f"{env.adapter}/api/v1/write", method="POST", data=b"\x00\x01garbage",
         headers={"Content-Type":
-                 "application/x-protobuf;proto=io.prometheus.write.v2.Request",
+                 "application/x-protobuf;proto=io.prometheus.write.v3.Request",
                  "Content-Encoding": "snappy",
-                 "X-Prometheus-Remote-Write-Version": "2.0.0"})
+                 "X-Prometheus-Remote-Write-Version": "3.0.0"})
     if status != 415:
-        raise CheckFailed(f"remote write 2.0 body: HTTP {status} ({body[:200]!r}), want 415")
-    return f"remote write 2.0 content type answered 415: {body.decode(errors='replace').strip()}"
-
-
-def wait_adapter_ready(env, deadline):
-    env.wait_ready(f"{env.adapter}/-/ready", "adapter", deadline)
-    return "adapter /-/ready answers 200"
-
-
-def wait_prometheus_ready(env, deadline):
-    env.wait_ready(f"{env.prometheus}/-/ready", "prometheus", deadline)
-    return "prometheus /-/ready answers 200"
+        raise CheckFailed(f"unknown remote-write message: HTTP {status} ({body[:200]!r}), want 415")
+    return f"unknown remote-write message answered 415: {body.decode(errors='replace').strip()}"
 
 
 def check_processes_alive(env):
-    env.check_alive()
+    env.h.check_alive()
     return "adapter and prometheus still running"
 
 
-def run(env):
-    """Runs every check; returns (passed, failed)."""
-    passed = failed = 0
+def run(h, step, args):
     deadline = time.monotonic() + WAIT_SECONDS
-
-    def step(fn, *a):
-        nonlocal passed, failed
-        try:
-            msg = fn(*a)
-        except Exception as e:  # Report every failure, including bad JSON.
-            failed += 1
-            print(f"FAIL: {fn.__name__}: {type(e).__name__}: {e}", flush=True)
-            return False
-        passed += 1
-        print(f"ok: {msg}", flush=True)
-        return True
-
-    env.start_adapter()
-    if not step(wait_adapter_ready, env, deadline):
-        return passed, failed
-    target_port = env.start_target()
-    env.start_prometheus(target_port)
-    if not step(wait_prometheus_ready, env, deadline):
-        return passed, failed
-    step(check_write_v2_rejected, env)
+    adapter = h.start_adapter("adapter", ADAPTER_CONFIG)
+    env = types.SimpleNamespace(h=h, adapter=adapter, prometheus=None)
+    if not step(h.wait_ready, f"{adapter}/-/ready", "adapter", deadline):
+        return
+    target_port = h.start_target(TargetHandler)
+    env.prometheus = h.start_prometheus(
+        PROMETHEUS_CONFIG.replace("{target_port}", str(target_port))
+        .replace("{adapter}", adapter))
+    if not step(h.wait_ready, f"{env.prometheus}/-/ready", "prometheus", deadline):
+        return
+    step(check_write_unknown_message_rejected, env)
     if not step(wait_for_future_points, env, deadline):
-        return passed, failed
+        return
     if not step(wait_for_modelled, env, deadline):
-        return passed, failed
+        return
 
     now = time.time()
     band = {}
@@ -518,47 +304,12 @@ def run(env):
             and len(band) == len(PODS):
         step(check_band_order, band, now)
     else:
-        failed += 1
-        print("FAIL: check_band_order: band series missing (see above)")
+        step.fail("check_band_order: band series missing (see above)")
     step(check_instant_query, env)
     step(check_series_api, env, now)
     step(check_adapter_metrics, env)
     step(check_processes_alive, env)
-    return passed, failed
-
-
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--adapter", required=True)
-    parser.add_argument("--prometheus", required=True)
-    parser.add_argument("--keep", action="store_true",
-                        help="keep the temp folder (logs, data) for debugging")
-    args = parser.parse_args()
-    for path in (args.adapter, args.prometheus):
-        if not os.access(path, os.X_OK):
-            print(f"not an executable: {path}")
-            return 1
-
-    started = time.monotonic()
-    env = Env(args)
-    passed = failed = 0
-    try:
-        passed, failed = run(env)
-    except BaseException as e:  # Includes Ctrl-C: still stop the children.
-        failed += 1
-        print(f"FAIL: {type(e).__name__}: {e}", flush=True)
-    finally:
-        env.stop_all()
-        if failed:
-            env.dump_logs()
-        if args.keep:
-            print(f"files kept in {env.tmp}")
-        else:
-            env.cleanup()
-    print(f"{passed} passed, {failed} failed "
-          f"({time.monotonic() - started:.1f}s)", flush=True)
-    return 1 if failed else 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_test(__doc__, "kad_prom_e2e_", run))

@@ -15,6 +15,7 @@
 #include "gtest/gtest.h"
 #include "prometheus/remote.pb.h"
 #include "prometheus/types.pb.h"
+#include "tests/proto/wire_writer.h"
 
 namespace {
 
@@ -23,30 +24,10 @@ using kad::proto::LabelView;
 using kad::proto::MetricType;
 using kad::proto::SampleView;
 using kad::proto::WriteRequestView;
-
-// Raw wire-format writers for bodies the generated classes cannot produce.
-void AppendVarint(uint64_t v, std::string* out) {
-  while (v >= 0x80) {
-    out->push_back(static_cast<char>((v & 0x7f) | 0x80));
-    v >>= 7;
-  }
-  out->push_back(static_cast<char>(v));
-}
-
-void AppendTag(uint32_t field, uint32_t wire_type, std::string* out) {
-  AppendVarint((uint64_t{field} << 3) | wire_type, out);
-}
-
-void AppendLengthDelimited(uint32_t field, std::string_view bytes, std::string* out) {
-  AppendTag(field, 2, out);
-  AppendVarint(bytes.size(), out);
-  out->append(bytes);
-}
-
-void AppendFixed64(uint32_t field, uint64_t bits, std::string* out) {
-  AppendTag(field, 1, out);
-  for (int i = 0; i < 8; ++i) out->push_back(static_cast<char>(bits >> (8 * i)));
-}
+using kad::testing::AppendFixed64;
+using kad::testing::AppendLengthDelimited;
+using kad::testing::AppendTag;
+using kad::testing::AppendVarint;
 
 // Compares every decoded field with what the generated parser produced.
 void ExpectMatchesOracle(const prometheus::WriteRequest& want, const WriteRequestView& got) {

@@ -45,6 +45,44 @@ void WriteRequestBuilder::Add(LabelPairs labels, int64_t t_ms, double value) {
   sample->set_value(value);
 }
 
+WriteRequestV2Builder::WriteRequestV2Builder() { Symbol(""); }
+
+uint32_t WriteRequestV2Builder::Symbol(const std::string& s) {
+  const auto [it, added] = refs_.try_emplace(s, request_.symbols_size());
+  if (added) request_.add_symbols(s);
+  return it->second;
+}
+
+WriteRequestV2Builder::TimeSeries* WriteRequestV2Builder::AddSeries(LabelPairs labels) {
+  std::sort(labels.begin(), labels.end());
+  TimeSeries* ts = request_.add_timeseries();
+  for (const auto& [name, value] : labels) {
+    ts->add_labels_refs(Symbol(name));
+    ts->add_labels_refs(Symbol(value));
+  }
+  return ts;
+}
+
+WriteRequestV2Builder::TimeSeries* WriteRequestV2Builder::Add(LabelPairs labels, int64_t t_ms,
+                                                              double value) {
+  TimeSeries* ts = AddSeries(std::move(labels));
+  io::prometheus::write::v2::Sample* sample = ts->add_samples();
+  sample->set_timestamp(t_ms);
+  sample->set_value(value);
+  return ts;
+}
+
+void WriteRequestV2Builder::AddAll(const prometheus::WriteRequest& request) {
+  for (const prometheus::TimeSeries& v1 : request.timeseries()) {
+    TimeSeries* ts = AddSeries(LabelsOf(v1.labels()));
+    for (const prometheus::Sample& s : v1.samples()) {
+      io::prometheus::write::v2::Sample* sample = ts->add_samples();
+      sample->set_timestamp(s.timestamp());
+      sample->set_value(s.value());
+    }
+  }
+}
+
 HttpHeaders RemoteWriteHeaders() {
   return {{"Content-Encoding", "snappy"},
           {"Content-Type", "application/x-protobuf"},
@@ -57,8 +95,19 @@ std::string SnappyBody(const google::protobuf::MessageLite& message) {
   return body;
 }
 
+HttpHeaders RemoteWriteV2Headers() {
+  return {{"Content-Encoding", "snappy"},
+          {"Content-Type", "application/x-protobuf;proto=io.prometheus.write.v2.Request"},
+          {"X-Prometheus-Remote-Write-Version", "2.0.0"}};
+}
+
 absl::StatusOr<HttpResult> RemoteWrite(uint16_t port, const prometheus::WriteRequest& request) {
   return HttpCall(port, "POST", "/api/v1/write", SnappyBody(request), RemoteWriteHeaders());
+}
+
+absl::StatusOr<HttpResult> RemoteWriteV2(uint16_t port,
+                                         const io::prometheus::write::v2::Request& request) {
+  return HttpCall(port, "POST", "/api/v1/write", SnappyBody(request), RemoteWriteV2Headers());
 }
 
 prometheus::LabelMatcher Matcher(prometheus::LabelMatcher::Type type, std::string name,

@@ -4,6 +4,9 @@
 //   WriteRequestBuilder b;
 //   b.Add({{"__name__", "node_load1"}, {"job", "node"}}, t_ms, 0.5);
 //   absl::StatusOr<HttpResult> r = RemoteWrite(port, b.request());  // 204
+//   WriteRequestV2Builder b2;                                     // 2.0
+//   b2.AddAll(b.request());
+//   r = RemoteWriteV2(port, b2.request());                        // 204
 //   absl::StatusOr<std::vector<SeriesData>> got =
 //       ReadChunked(port, MakeQuery(start, end, {EqMatcher("__name__", "p")}));
 //
@@ -11,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -19,6 +23,7 @@
 
 #include "absl/status/statusor.h"
 #include "prometheus/remote.pb.h"
+#include "prometheus/write_v2.pb.h"
 #include "tests/support/http_client.h"
 
 namespace kad::testing {
@@ -43,8 +48,39 @@ class WriteRequestBuilder {
   prometheus::WriteRequest request_;
 };
 
+// Builds an io.prometheus.write.v2.Request (remote write 2.0), interning
+// every string in the symbols table the way Prometheus 2.54+ does:
+// symbols[0] is "", each distinct string appears once.
+//
+//   WriteRequestV2Builder b;
+//   b.AddAll(v1_builder.request());        // the same series and samples
+//   b.Add(labels, t_ms, 0.5)->mutable_metadata()->set_type(...);
+class WriteRequestV2Builder {
+ public:
+  using Request = io::prometheus::write::v2::Request;
+  using TimeSeries = io::prometheus::write::v2::TimeSeries;
+
+  WriteRequestV2Builder();
+  // The ref of `s`, adding it to the symbols table if new.
+  uint32_t Symbol(const std::string& s);
+  // A series with `labels` (sorted here) and no samples.
+  TimeSeries* AddSeries(LabelPairs labels);
+  // A series with `labels` and one sample.
+  TimeSeries* Add(LabelPairs labels, int64_t t_ms, double value);
+  // Every TimeSeries entry of a 1.0 request (labels and samples), in order.
+  void AddAll(const prometheus::WriteRequest& request);
+  const Request& request() const { return request_; }
+
+ private:
+  Request request_;
+  std::map<std::string, uint32_t> refs_;
+};
+
 // The headers Prometheus 2.42 sends with remote write 1.0.
 HttpHeaders RemoteWriteHeaders();
+
+// The headers Prometheus 2.54+ sends with remote write 2.0.
+HttpHeaders RemoteWriteV2Headers();
 
 // The snappy-compressed serialization of `message` (a remote-write or
 // remote-read body).
@@ -52,6 +88,10 @@ std::string SnappyBody(const google::protobuf::MessageLite& message);
 
 // POSTs `request` to /api/v1/write with RemoteWriteHeaders().
 absl::StatusOr<HttpResult> RemoteWrite(uint16_t port, const prometheus::WriteRequest& request);
+
+// POSTs `request` to /api/v1/write with RemoteWriteV2Headers().
+absl::StatusOr<HttpResult> RemoteWriteV2(uint16_t port,
+                                         const io::prometheus::write::v2::Request& request);
 
 prometheus::LabelMatcher Matcher(prometheus::LabelMatcher::Type type, std::string name,
                                  std::string value);

@@ -1,0 +1,151 @@
+// Operating the real adapter binary (path in $KAD_BINARY): --version and
+// --help, and SIGHUP re-reading the config files -- a bad file keeps the
+// running config and says so in kad_config_last_reload_successful, a good
+// one starts modelling its new entry.
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/support/process.h"
+#include "tests/support/remote_client.h"
+
+namespace kad::testing {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+
+constexpr int64_t kT0 = 1767225600000;  // 2026-01-01T00:00:00Z
+constexpr int64_t kStep = 15'000;
+
+constexpr char kConfig[] = R"(version: "v1alpha"
+prometheus_metric_list:
+  - metric_query: "ops_load{job='node'}"
+    predicted_metric_name: first_forecast
+)";
+
+const char* Binary() {
+  const char* binary = getenv("KAD_BINARY");
+  EXPECT_NE(binary, nullptr) << "set KAD_BINARY to the k8s-anomaly-detector binary (ctest does)";
+  return binary;
+}
+
+// stdout and exit status of the binary run with `flag`.
+std::pair<std::string, int> RunWith(const std::string& flag) {
+  const std::string command = absl::StrCat(Binary(), " ", flag);
+  FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr) return {"", -1};
+  std::string out;
+  std::array<char, 4096> buffer;
+  while (size_t n = fread(buffer.data(), 1, buffer.size(), pipe)) out.append(buffer.data(), n);
+  const int status = pclose(pipe);
+  return {out, WIFEXITED(status) ? WEXITSTATUS(status) : -1};
+}
+
+TEST(Operations, VersionSaysNameAndVersion) {
+  const auto [out, code] = RunWith("--version");
+  EXPECT_EQ(code, 0);
+  EXPECT_THAT(out, StartsWith("k8s-anomaly-detector, version 0.1.0\n"));
+  EXPECT_THAT(out, HasSubstr("platform:"));
+}
+
+TEST(Operations, HelpListsTheFlagsAndReload) {
+  const auto [out, code] = RunWith("--help");
+  EXPECT_EQ(code, 0);
+  EXPECT_THAT(out, HasSubstr("--log.level"));
+  EXPECT_THAT(out, HasSubstr("--storage.retention"));
+  EXPECT_THAT(out, HasSubstr("SIGHUP"));
+}
+
+class SighupTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char dir_template[] = "/tmp/kad_operations_test_XXXXXX";
+    ASSERT_NE(mkdtemp(dir_template), nullptr);
+    root_ = dir_template;
+    std::ofstream(root_ + "/environment.yaml") << kConfig;
+    absl::StatusOr<uint16_t> port = PickFreePort();
+    ASSERT_TRUE(port.ok()) << port.status();
+    port_ = *port;
+    adapter_ = std::make_unique<AdapterProcess>(
+        Binary(),
+        std::vector<std::string>{absl::StrCat("--config.file=", root_, "/environment.yaml"),
+                                 absl::StrCat("--web.listen-address=127.0.0.1:", port_),
+                                 absl::StrCat("--storage.path=", root_, "/data"),
+                                 "--storage.retention=10y"},
+        root_ + "/adapter.log");
+    ASSERT_TRUE(adapter_->Start().ok());
+    const absl::Status ready = adapter_->WaitReady(port_);
+    ASSERT_TRUE(ready.ok()) << ready;
+  }
+
+  void TearDown() override {
+    adapter_.reset();  // SIGKILLs it if still running
+    if (!root_.empty()) std::filesystem::remove_all(root_);
+  }
+
+  double Scrape(std::string_view series) {
+    absl::StatusOr<double> v = ScrapeMetric(port_, series);
+    return v.value_or(-1);
+  }
+
+  // Sends SIGHUP and polls /metrics (bounded) until `series` reads `want`.
+  void HangUpAndWaitFor(std::string_view series, double want) {
+    ASSERT_EQ(kill(adapter_->pid(), SIGHUP), 0);
+    for (int i = 0; i < 200 && Scrape(series) != want; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    ASSERT_EQ(Scrape(series), want) << adapter_->LogTail();
+  }
+
+  // One sample of ops_load at step i; expects 204.
+  void Write(int i) {
+    WriteRequestBuilder b;
+    b.Add({{"__name__", "ops_load"}, {"instance", "n0"}, {"job", "node"}}, kT0 + i * kStep, i % 7);
+    absl::StatusOr<HttpResult> r = RemoteWrite(port_, b.request());
+    ASSERT_TRUE(r.ok()) << r.status();
+    ASSERT_EQ(r->status, 204) << r->body;
+  }
+
+  std::string root_;
+  uint16_t port_ = 0;
+  std::unique_ptr<AdapterProcess> adapter_;
+};
+
+TEST_F(SighupTest, RereadsTheConfigAndKeepsTheOldOneOnErrors) {
+  Write(0);
+  EXPECT_EQ(Scrape("kad_samples_modelled_total"), 1);
+  EXPECT_EQ(Scrape("kad_config_last_reload_successful"), 1);
+
+  std::ofstream(root_ + "/environment.yaml") << "prometheus_metric_list: [\n";
+  HangUpAndWaitFor("kad_config_last_reload_successful", 0);
+  EXPECT_THAT(adapter_->LogTail(), HasSubstr("level=error msg=\"failed to reload config\""));
+  Write(1);
+  EXPECT_EQ(Scrape("kad_samples_modelled_total"), 2);  // the old config still models
+
+  std::ofstream(root_ + "/environment.yaml") << kConfig << R"(  - metric_query: "ops_load"
+    predicted_metric_name: second_forecast
+)";
+  HangUpAndWaitFor("kad_config_last_reload_successful", 1);
+  EXPECT_THAT(adapter_->LogTail(), HasSubstr("msg=\"reloaded the configuration\""));
+  Write(2);
+  EXPECT_EQ(Scrape("kad_samples_modelled_total"), 4);  // one sample, two forecasts
+  EXPECT_EQ(Scrape("kad_active_series"), 2);
+  EXPECT_TRUE(adapter_->Terminate().ok()) << adapter_->LogTail();
+}
+
+}  // namespace
+}  // namespace kad::testing
