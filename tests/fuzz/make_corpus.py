@@ -98,6 +98,29 @@ def write_request_seeds():
     }
 
 
+# io.prometheus.write.v2.Request pieces (proto/prometheus/write_v2.proto).
+def v2_series(refs, samples=b"", extra=b""):
+    return ld(5, ld(1, b"".join(varint(r) for r in refs)) + samples + extra)
+
+
+def v2_sample(value, t):
+    return ld(2, double(1, value) + vint(2, t))
+
+
+def write_request_v2_seeds():
+    symbols = b"".join(ld(4, s) for s in ["", "__name__", "up", "job", "node", "http_total"])
+    counter = ld(5, vint(1, 1) + vint(3, 0) + vint(4, 0))
+    return {
+        "one_series": symbols + v2_series([1, 2, 3, 4], v2_sample(1.0, 1700000000000)),
+        "counter_metadata": symbols + v2_series(
+            [1, 5, 3, 4], v2_sample(3.0, 1700000000000) + v2_sample(4.0, 1700000015000),
+            counter + vint(6, 1699999999000)),
+        "ref_out_of_range": symbols + v2_series([1, 2, 3, 40], v2_sample(1.0, 1)),
+        "odd_refs": symbols + v2_series([1, 2, 3], v2_sample(1.0, 1)),
+        "symbols_after_series": v2_series([1, 2], v2_sample(2.0, 5)) + symbols,
+    }
+
+
 def snappy_seeds():
     text = b"http_requests_total{code=\"200\"} " * 3
     copies = (varint(24) + bytes([(6 - 1) << 2]) + b"abcdef" +
@@ -177,7 +200,8 @@ def xor_chunk_seeds():
 
 
 def main():
-    for target, seeds in [("write_request", write_request_seeds()), ("snappy", snappy_seeds()),
+    for target, seeds in [("write_request", write_request_seeds()),
+                          ("write_request_v2", write_request_v2_seeds()), ("snappy", snappy_seeds()),
                           ("remote_read", remote_read_seeds()), ("config", config_seeds()),
                           ("selector", selector_seeds()), ("xor_chunk", xor_chunk_seeds())]:
         folder = os.path.join(ROOT, "corpus", target)
