@@ -175,7 +175,11 @@ uint64_t DetectionOptions::Fingerprint() const {
 
 Detector::Detector(std::shared_ptr<const DetectionOptions> options,
                    std::unique_ptr<Forecaster> kind)
-    : options_(std::move(options)), kind_(std::move(kind)), histogram_(Prior()) {}
+    : options_(std::move(options)),
+      kind_(std::move(kind)),
+      histogram_keep_(static_cast<float>(std::exp2(-1 / options_->likelihood_half_life))),
+      histogram_(Prior()),
+      alarm_z_(AlarmZ()) {}
 
 double Detector::AlarmZ() const {
   // Upper-tail quantiles, interpolated in log z within a bin.
@@ -222,15 +226,14 @@ double Detector::Score(const Forecast& f, double value) const {
 }
 
 void Detector::Learn(double raw_z) {
-  const float keep = static_cast<float>(std::exp2(-1 / options_->likelihood_half_life));
-  for (float& h : histogram_) h *= keep;
+  for (float& h : histogram_) h *= histogram_keep_;
   histogram_[BinOf(raw_z)] += 1;
 }
 
 Verdict Detector::Observe(int64_t t_ms, double value) {
   const Verdict raw = kind_->Observe(t_ms, value);
   Verdict v;
-  const double alarm_z = AlarmZ();
+  const double alarm_z = alarm_z_;
   const double sustained =
       std::max(1.0, (short_z_ / std::max(long_z_, 1e-12) - 1) / (kSustainedRatio - 1));
   v.forecast = Publish(raw.forecast, alarm_z * std::max(1.0, recent_surprise_) / sustained);
@@ -260,12 +263,13 @@ Verdict Detector::Observe(int64_t t_ms, double value) {
     // Learnt at most kLearnCap alarm widths out, so one early spike cannot
     // swamp the tail estimate; a heavier tail is still learnt, step by step.
     Learn(std::min(raw_z, kLearnCap * alarm_z));
+    alarm_z_ = AlarmZ();
   }
   ++n_;
   return v;
 }
 
-Forecast Detector::Predict(int64_t t_ms) const { return Publish(kind_->Predict(t_ms), AlarmZ()); }
+Forecast Detector::Predict(int64_t t_ms) const { return Publish(kind_->Predict(t_ms), alarm_z_); }
 
 void Detector::Retrain() { kind_->Retrain(); }
 
@@ -318,6 +322,7 @@ absl::Status Detector::Restore(std::string_view state) {
   short_z_ = short_z;
   long_z_ = long_z;
   histogram_ = histogram;
+  alarm_z_ = AlarmZ();
   return absl::OkStatus();
 }
 

@@ -105,7 +105,12 @@ class Detector final : public Forecaster {
   // Mean raw z over about the last 10 and 1000 samples (see kSustainedRatio).
   double short_z_ = 0;
   double long_z_ = 0;
+  // What each bin keeps per learnt sample: 2^(-1 / likelihood_half_life).
+  float histogram_keep_;
   std::array<float, kBins> histogram_{};
+  // AlarmZ() of histogram_ as it is (declared after it: initialised from
+  // it); recomputed only when the histogram changes.
+  double alarm_z_ = 0;
 };
 
 }  // namespace kad::models
