@@ -34,6 +34,8 @@ constexpr char kFormatVersion[] = "1";
 // lacking some of them (written by an older release) gains them at open;
 // a column family not listed here marks a database as someone else's.
 enum Column : uint8_t { kSeries = 0, kState = 1, kPoints = 2, kLocks = 3, kRuns = 4, kColumnCount };
+// Not a column: marks a series deletion record in a WriteBatch.
+constexpr uint8_t kDeleteSeries = 0xff;
 constexpr std::array<const char*, kColumnCount> kColumnNames = {"series", "state", "points",
                                                                 "locks", "runs"};
 
@@ -167,6 +169,8 @@ absl::Status StoreOptions::Validate() const {
 // RocksDB column family handles only exist once a Store is open):
 //   column (1 byte) | key (size fixed by the column) | value size (4 bytes LE)
 //   | value
+// A series deletion is the record kDeleteSeries | id key, with no size or
+// value.
 
 struct WriteBatch::Rep {
   std::string records;
@@ -186,7 +190,7 @@ struct WriteBatch::Rep {
 
 namespace {
 
-size_t KeySize(Column column) { return column == kPoints ? kPointKeySize : kIdKeySize; }
+size_t KeySize(uint8_t column) { return column == kPoints ? kPointKeySize : kIdKeySize; }
 
 }  // namespace
 
@@ -205,6 +209,12 @@ void WriteBatch::PutState(uint64_t id, std::string_view state) {
 
 void WriteBatch::PutPoint(uint64_t id, const ForecastPoint& point) {
   rep_->Add(kPoints, EncodePointKey(id, point.timestamp_ms), EncodePointValue(point));
+}
+
+void WriteBatch::DeleteSeries(uint64_t id) {
+  rep_->records.push_back(static_cast<char>(kDeleteSeries));
+  rep_->records.append(EncodeIdKey(id));
+  ++rep_->count;
 }
 
 size_t WriteBatch::count() const { return rep_->count; }
@@ -276,6 +286,21 @@ struct Store::Impl {
       if (it->Valid() || !it->status().ok()) return true;
     }
     return false;
+  }
+
+  // Adds to `write` the deletion of the labels, state and points of the
+  // series with this id key.
+  rocksdb::Status DeleteSeriesKeys(std::string_view id_key, rocksdb::WriteBatch* write) {
+    const rocksdb::Slice key(id_key.data(), id_key.size());
+    rocksdb::Status s = write->Delete(handles[kSeries], key);
+    if (s.ok()) s = write->Delete(handles[kState], key);
+    // Every point key of the series starts with its id key, and sorts before
+    // the next id's.
+    const std::optional<uint64_t> id = DecodeIdKey(id_key);
+    if (s.ok() && id.has_value() && *id != std::numeric_limits<uint64_t>::max()) {
+      s = write->DeleteRange(handles[kPoints], key, EncodeIdKey(*id + 1));
+    }
+    return s;
   }
 
   // Sets next_run and oldest_run from the run records on disk.
@@ -397,17 +422,23 @@ absl::Status Store::Write(WriteBatch* batch) {
   std::string_view rest = rep.records;
   while (!rest.empty()) {
     // The buffer was written by WriteBatch::Rep::Add, so sizes are trusted.
-    const auto column = static_cast<Column>(rest[0]);
+    const auto column = static_cast<uint8_t>(rest[0]);
     const size_t key_size = KeySize(column);
     const std::string_view key = rest.substr(1, key_size);
-    uint32_t value_size = 0;
-    for (int i = 3; i >= 0; --i) {
-      value_size = (value_size << 8) | static_cast<unsigned char>(rest[1 + key_size + i]);
+    rocksdb::Status s;
+    if (column == kDeleteSeries) {
+      rest.remove_prefix(1 + key_size);
+      s = impl_->DeleteSeriesKeys(key, &write);
+    } else {
+      uint32_t value_size = 0;
+      for (int i = 3; i >= 0; --i) {
+        value_size = (value_size << 8) | static_cast<unsigned char>(rest[1 + key_size + i]);
+      }
+      const std::string_view value = rest.substr(1 + key_size + 4, value_size);
+      rest.remove_prefix(1 + key_size + 4 + value_size);
+      s = write.Put(impl_->handles[column], rocksdb::Slice(key.data(), key.size()),
+                    rocksdb::Slice(value.data(), value.size()));
     }
-    const std::string_view value = rest.substr(1 + key_size + 4, value_size);
-    rest.remove_prefix(1 + key_size + 4 + value_size);
-    rocksdb::Status s = write.Put(impl_->handles[column], rocksdb::Slice(key.data(), key.size()),
-                                  rocksdb::Slice(value.data(), value.size()));
     if (!s.ok()) {
       batch->Clear();
       return FromRocks(s, "cannot build storage write");

@@ -63,6 +63,9 @@ class WriteBatch {
   void PutSeries(uint64_t id, std::string_view labels);
   void PutState(uint64_t id, std::string_view state);
   void PutPoint(uint64_t id, const ForecastPoint& point);
+  // Removes the series' labels, state and every point (a series that
+  // expired), in the same atomic write as the rest of the batch.
+  void DeleteSeries(uint64_t id);
   size_t count() const;
   void Clear();
 

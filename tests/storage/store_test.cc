@@ -300,6 +300,34 @@ TEST(Store, WriteAppliesTheWholeBatchAndClearsIt) {
   EXPECT_EQ(Times(Scan(*store, 1)), (std::vector<int64_t>{10, 20, 30, 50}));
 }
 
+TEST(Store, DeleteSeriesRemovesLabelsStateAndPointsOfThatSeriesOnly) {
+  TempDir dir;
+  {
+    std::unique_ptr<Store> store = OpenOrDie(OptionsFor(dir.path()));
+    WriteBatch batch;
+    for (uint64_t id : {1, 2, 3}) {
+      batch.PutSeries(id, "labels" + std::to_string(id));
+      batch.PutState(id, "state" + std::to_string(id));
+      for (int64_t t = 0; t < 5; ++t) batch.PutPoint(id, Point(t, static_cast<double>(id)));
+    }
+    WriteOrDie(*store, batch);
+    batch.DeleteSeries(2);
+    batch.PutPoint(3, Point(9, 3));  // in the same atomic write
+    EXPECT_EQ(batch.count(), 2u);
+    WriteOrDie(*store, batch);
+    EXPECT_TRUE(Scan(*store, 2).empty());
+  }
+  std::unique_ptr<Store> store = OpenOrDie(OptionsFor(dir.path()));
+  const std::vector<SeriesRow> series = AllSeries(*store);
+  ASSERT_EQ(series.size(), 2u);
+  EXPECT_EQ(series[0].id, 1u);
+  EXPECT_EQ(series[0].state, "state1");
+  EXPECT_EQ(series[1].id, 3u);
+  EXPECT_TRUE(Scan(*store, 2).empty());
+  EXPECT_EQ(Times(Scan(*store, 1)), (std::vector<int64_t>{0, 1, 2, 3, 4}));
+  EXPECT_EQ(Times(Scan(*store, 3)), (std::vector<int64_t>{0, 1, 2, 3, 4, 9}));
+}
+
 TEST(Store, RetentionHidesPointsOlderThanNowMinusRetention) {
   TempDir dir;
   StoreOptions options = OptionsFor(dir.path());
