@@ -172,18 +172,7 @@ absl::Status Engine::Restore(const Config& config,
   // Replay what was acknowledged after each checkpoint; models are
   // deterministic, so this ends in the state an uninterrupted run has.
   for (RestoredSeries& r : *out) {
-    ForecastSeries& series = *r.series;
-    const int64_t checkpoint = series.last_ts;
-    status = store_->ScanPoints(series.id, checkpoint, std::numeric_limits<int64_t>::max(),
-                                [&](const storage::ForecastPoint& p) {
-                                  if (p.timestamp_ms == checkpoint) {
-                                    series.latest = p;
-                                  } else {
-                                    series.Observe(p.timestamp_ms, p.value);
-                                    ++counts->replayed;
-                                  }
-                                  return true;
-                                });
+    status = ReplayStoredPoints(*store_, r.series.get(), &counts->replayed);
     if (!status.ok()) return status;
   }
   return absl::OkStatus();

@@ -140,4 +140,35 @@ absl::Status DecodeCheckpoint(std::string_view bytes, ForecastSeries* series) {
   return absl::OkStatus();
 }
 
+absl::Status ReplayStoredPoints(const storage::Store& store, ForecastSeries* series,
+                                size_t* replayed) {
+  const int64_t checkpoint = series->last_ts;
+  return store.ScanPoints(series->id, checkpoint, std::numeric_limits<int64_t>::max(),
+                          [&](const storage::ForecastPoint& p) {
+                            if (p.timestamp_ms == checkpoint) {
+                              series->latest = p;
+                            } else {
+                              series->Observe(p.timestamp_ms, p.value);
+                              ++*replayed;
+                            }
+                            return true;
+                          });
+}
+
+absl::Status RewindToStored(const storage::Store& store, ForecastSeries* series) {
+  absl::StatusOr<std::string> state = store.GetState(series->id);
+  if (!state.ok() && !absl::IsNotFound(state.status())) return state.status();
+  series->model = series->model_config->factory.New();
+  series->last_ts = kNoTimestamp;
+  series->latest = {};
+  series->stale = false;
+  if (state.ok()) {
+    if (absl::Status s = DecodeCheckpoint(*state, series); !s.ok()) return s;
+  }
+  size_t replayed = 0;
+  absl::Status status = ReplayStoredPoints(store, series, &replayed);
+  series->dirty = true;
+  return status;
+}
+
 }  // namespace kad::adapter

@@ -81,4 +81,16 @@ std::string EncodeCheckpoint(const ForecastSeries& series);
 // InvalidArgument if the bytes are foreign.
 absl::Status DecodeCheckpoint(std::string_view bytes, ForecastSeries* series);
 
+// Replays the points `store` holds for `series` after its checkpoint (its
+// last_ts) and sets `latest` from the point at the checkpoint. Models are
+// deterministic, so this ends in the state a run that never stopped reached
+// at its newest stored point. Adds the points replayed to `*replayed`.
+absl::Status ReplayStoredPoints(const storage::Store& store, ForecastSeries* series,
+                                size_t* replayed);
+
+// Puts `series` back in the state `store` holds for it, after a write of its
+// newer points failed: its checkpoint (a fresh model without one), then the
+// stored points after it.
+absl::Status RewindToStored(const storage::Store& store, ForecastSeries* series);
+
 }  // namespace kad::adapter

@@ -203,6 +203,8 @@ absl::Status Shard::Apply(const proto::WriteRequestView& req, std::span<const ui
   uint64_t counts[static_cast<int>(SampleOutcome::kNum)] = {};
   auto count = [&counts](SampleOutcome o, uint64_t n) { counts[static_cast<int>(o)] += n; };
   std::vector<ForecastSeries*> unpersisted;
+  // Series whose models moved: rewound if the batch is not written.
+  std::vector<ForecastSeries*> touched;
 
   for (uint32_t index : indices) {
     const proto::SeriesView& sv = req.series[index];
@@ -261,6 +263,7 @@ absl::Status Shard::Apply(const proto::WriteRequestView& req, std::span<const ui
     // Labels are stored with the first point or state, so a series that only
     // ever sent NaN, +-Inf or out-of-order samples leaves nothing behind.
     if (batch.count() == written_before) continue;
+    touched.insert(touched.end(), in->outputs.begin(), in->outputs.end());
     for (ForecastSeries* out : in->outputs) {
       if (!out->persisted) {
         batch.PutSeries(out->id, EncodeLabels(out->labels));
@@ -268,15 +271,20 @@ absl::Status Shard::Apply(const proto::WriteRequestView& req, std::span<const ui
       }
     }
   }
+  absl::Status status = batch.count() == 0 ? absl::OkStatus() : store_->Write(&batch);
+  if (!status.ok()) {
+    // Nothing of the request is acknowledged: its retry must find the models
+    // as they were (a series may appear in several entries).
+    std::sort(touched.begin(), touched.end());
+    touched.erase(std::unique(touched.begin(), touched.end()), touched.end());
+    for (ForecastSeries* s : touched) (void)RewindToStored(*store_, s);
+    return status;
+  }
+  for (ForecastSeries* s : unpersisted) s->persisted = true;
   for (int i = 0; i < static_cast<int>(SampleOutcome::kNum); ++i) {
     if (counts[i] != 0) metrics_->Add(static_cast<SampleOutcome>(i), counts[i]);
   }
-  if (batch.count() == 0) return absl::OkStatus();
-  absl::Status status = store_->Write(&batch);
-  if (status.ok()) {
-    for (ForecastSeries* s : unpersisted) s->persisted = true;
-  }
-  return status;
+  return absl::OkStatus();
 }
 
 absl::Status Shard::Checkpoint(bool all) {

@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdarg>
+#include <cstdio>
+#include <atomic>
 #include <limits>
 #include <utility>
 #include <vector>
@@ -53,8 +56,28 @@ rocksdb::CompressionType FastestSupported() {
   return rocksdb::kNoCompression;
 }
 
-rocksdb::DBOptions MakeDbOptions() {
+// RocksDB's info log, reduced to its warnings and errors and handed to the
+// owner's log instead of a file in the data folder.
+class ForwardingLogger final : public rocksdb::Logger {
+ public:
+  explicit ForwardingLogger(std::function<void(std::string_view)> log)
+      : rocksdb::Logger(rocksdb::InfoLogLevel::WARN_LEVEL), log_(std::move(log)) {}
+
+  using rocksdb::Logger::Logv;
+  void Logv(const char* format, va_list ap) override {
+    if (!log_) return;
+    char line[1024];
+    const int n = std::vsnprintf(line, sizeof(line), format, ap);
+    if (n > 0) log_(std::string_view(line, std::min<size_t>(n, sizeof(line) - 1)));
+  }
+
+ private:
+  const std::function<void(std::string_view)> log_;
+};
+
+rocksdb::DBOptions MakeDbOptions(const StoreOptions& options) {
   rocksdb::DBOptions db;
+  db.info_log = std::make_shared<ForwardingLogger>(options.log);
   db.create_if_missing = true;
   // Our column families are created only once the folder is known to hold
   // our database (or nothing), never inside somebody else's.
@@ -233,6 +256,8 @@ struct Store::Impl {
   rocksdb::ColumnFamilyHandle* default_cf = nullptr;
   std::array<rocksdb::ColumnFamilyHandle*, kColumnCount> handles{};
   rocksdb::WriteOptions write_options;
+  // Set by a failed write: RocksDB then refuses writes until resumed.
+  std::atomic<bool> write_failed{false};
 
   // Appends to the run history are serialized so sequence numbers reach
   // RocksDB in order and each prune deletes a range no earlier prune did.
@@ -250,8 +275,12 @@ struct Store::Impl {
     if (db == nullptr) return;
     // Best effort: a destructor cannot report. Callers wanting the status
     // call Store::Flush first; the synced WAL covers a failed flush.
-    db->FlushWAL(/*sync=*/true).PermitUncheckedError();
-    FlushAll().PermitUncheckedError();
+    // After a failed write RocksDB must not touch the broken WAL again; what
+    // was acknowledged is in it already.
+    if (!write_failed.load()) {
+      db->FlushWAL(/*sync=*/true).PermitUncheckedError();
+      FlushAll().PermitUncheckedError();
+    }
     for (rocksdb::ColumnFamilyHandle* h : handles) {
       if (h != nullptr) db->DestroyColumnFamilyHandle(h).PermitUncheckedError();
     }
@@ -336,7 +365,7 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) 
   absl::StatusOr<FolderContent> content = InspectFolder(path);
   if (!content.ok()) return content.status();
 
-  const rocksdb::DBOptions db_options = MakeDbOptions();
+  const rocksdb::DBOptions db_options = MakeDbOptions(options);
   std::vector<std::string> existing = {rocksdb::kDefaultColumnFamilyName};
   if (*content == FolderContent::kRocksDb) {
     existing.clear();
@@ -447,8 +476,28 @@ absl::Status Store::Write(WriteBatch* batch) {
   // Cleared whatever the outcome: a failed batch is the caller's to rebuild
   // (Prometheus resends the request), never to be applied twice.
   batch->Clear();
-  return FromRocks(impl_->db->Write(impl_->write_options, &write),
-                   absl::StrCat("cannot write to ", impl_->options.path));
+  if (impl_->write_failed.load(std::memory_order_relaxed)) {
+    // Busy while RocksDB's own recovery (retried every second) is at work;
+    // otherwise this flushes the memtables and starts a new WAL, and fails
+    // again while the disk is still full.
+    const rocksdb::Status resumed = impl_->db->Resume();
+    if (!resumed.ok() && !resumed.IsBusy()) {
+      return FromRocks(resumed, absl::StrCat("cannot write to ", impl_->options.path,
+                                             " (failing since an earlier write)"));
+    }
+  }
+  const rocksdb::Status s = impl_->db->Write(impl_->write_options, &write);
+  impl_->write_failed.store(!s.ok(), std::memory_order_relaxed);
+  return FromRocks(s, absl::StrCat("cannot write to ", impl_->options.path));
+}
+
+absl::StatusOr<std::string> Store::GetState(uint64_t id) const {
+  std::string state;
+  const rocksdb::Status s =
+      impl_->db->Get(rocksdb::ReadOptions(), impl_->handles[kState], EncodeIdKey(id), &state);
+  if (s.IsNotFound()) return absl::NotFoundError(absl::StrCat("no state for series ", id));
+  if (!s.ok()) return FromRocks(s, "cannot read series state");
+  return state;
 }
 
 absl::Status Store::ForEachSeries(const std::function<void(uint64_t id, std::string_view labels,

@@ -48,6 +48,10 @@ struct StoreOptions {
   bool sync_writes = false;
   // Default: 64 MiB. RocksDB block cache.
   size_t block_cache_bytes = size_t{64} << 20;
+  // Default: none (discarded). Receives RocksDB's own warnings and errors,
+  // one line each, from any thread. They are not written to a LOG file in
+  // the data folder: a full disk would break that file first.
+  std::function<void(std::string_view line)> log;
 
   absl::Status Validate() const;
 };
@@ -84,8 +88,14 @@ class Store {
   ~Store();  // flushes memtables
 
   // Applies the batch (and clears it). Unavailable on I/O errors (full disk,
-  // read-only folder): the caller answers 503 and Prometheus retries.
+  // read-only folder): the caller answers 503 and Prometheus retries. Reads
+  // keep working meanwhile, and once a write has failed every later Write
+  // first tries to resume the database, so writes succeed again by
+  // themselves as soon as the disk has room.
   absl::Status Write(WriteBatch* batch);
+
+  // The last state written for series `id`; NotFound if none was.
+  absl::StatusOr<std::string> GetState(uint64_t id) const;
 
   // Calls fn for every series in id order with its labels and its last
   // state (empty if none was written).

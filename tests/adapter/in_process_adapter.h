@@ -60,6 +60,8 @@ struct TestOptions {
   bool ready = true;
   // The server's read/write timeout (HttpServerOptions::io_timeout).
   std::chrono::seconds io_timeout{60};
+  // "" = a "data" folder in the test folder.
+  std::string storage_path;
 };
 
 // The adapter as main() wires it, on 127.0.0.1 with a free port.
@@ -114,7 +116,7 @@ class InProcessAdapter {
     EXPECT_TRUE(config.ok()) << config.status();
     config_ = *std::move(config);
     storage::StoreOptions store_options;
-    store_options.path = dir_ + "/data";
+    store_options.path = options_.storage_path.empty() ? dir_ + "/data" : options_.storage_path;
     absl::StatusOr<std::unique_ptr<storage::Store>> store = storage::Store::Open(store_options);
     EXPECT_TRUE(store.ok()) << store.status();
     store_ = *std::move(store);
