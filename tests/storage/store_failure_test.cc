@@ -1,8 +1,11 @@
-// The store on a disk that fills up and gets room back: writes fail with
-// Unavailable and change nothing, reads go on, and writes work again by
-// themselves once there is room, with every acknowledged write kept.
+// The store when its disk fails it: a disk that fills up and gets room back
+// (writes fail with Unavailable and change nothing, reads go on, writes work
+// again by themselves once there is room, every acknowledged write kept),
+// and a database damaged on disk (refused at open, saying what to do).
 #include <chrono>
 #include <cstdint>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <string>
@@ -129,6 +132,30 @@ TEST(StoreDiskFull, ClosingWhileFullKeepsEveryAcknowledgedWrite) {
   ASSERT_TRUE(opened.ok()) << opened.status();
   ExpectAcknowledgedBatches(**opened, acked);
   EXPECT_TRUE(WriteBatchNumber(**opened, acked).ok());
+}
+
+TEST(StoreOpen, RefusesADamagedDatabaseSayingWhatToDo) {
+  testing::SmallDisk disk(64 << 20);  // any folder; this one is removed after
+  ASSERT_TRUE(disk.ok()) << disk.error();
+  StoreOptions options;
+  options.path = disk.path() + "/data";
+  {
+    absl::StatusOr<std::unique_ptr<Store>> opened = Store::Open(options);
+    ASSERT_TRUE(opened.ok()) << opened.status();
+    ASSERT_TRUE(WriteBatchNumber(**opened, 0).ok());
+  }
+  int damaged = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(options.path)) {
+    if (entry.path().filename().string().rfind("MANIFEST-", 0) != 0) continue;
+    std::ofstream(entry.path(), std::ios::binary | std::ios::trunc) << "not a manifest at all";
+    ++damaged;
+  }
+  ASSERT_GT(damaged, 0);
+  absl::StatusOr<std::unique_ptr<Store>> opened = Store::Open(options);
+  ASSERT_FALSE(opened.ok());
+  EXPECT_TRUE(absl::IsFailedPrecondition(opened.status())) << opened.status();
+  EXPECT_NE(opened.status().message().find("restore it from a backup"), std::string::npos)
+      << opened.status();
 }
 
 }  // namespace
