@@ -239,6 +239,8 @@ void Api::Metrics(const Respond& respond) {
   // The shards answer only once the stored state is loaded.
   std::string body = ready_.load() ? engine_->RenderGauges() : std::string();
   metrics_->RenderTo({.active_series = engine_->num_series(),
+                      .max_series = engine_->options().max_series,
+                      .write_queue_bytes = engine_->queued_bytes(),
                       .storage_bytes = store_->SizeBytes(),
                       .ready = ready_.load()},
                      &body);

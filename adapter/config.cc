@@ -39,9 +39,9 @@ constexpr absl::string_view kVersion = "v1alpha";
 constexpr absl::string_view kDefaultEvent = "onRetrain";
 constexpr absl::string_view kEvents[] = {"onRetrain", "onAnomalyChangeStatus"};
 
-constexpr absl::string_view kTopKeys[] = {"version", "prometheus_metric_list",
+constexpr absl::string_view kTopKeys[] = {"version",          "prometheus_metric_list",
                                           "retrain_scheduling_seconds", "forecast_horizon",
-                                          "activities"};
+                                          "series_ttl",       "activities"};
 constexpr absl::string_view kActivitiesFileKeys[] = {"version", "activities"};
 constexpr absl::string_view kMetricKeys[] = {"metric_query", "predicted_metric_name", "events",
                                              "models", "forecast_horizon"};
@@ -466,6 +466,10 @@ absl::Status ParseEnvironment(const FileReader& r, const YAML::Node& root, Confi
   const YAML::Node horizon = root["forecast_horizon"];
   if (horizon.IsDefined()) {
     ASSIGN_OR_RETURN(config->forecast_horizon_ms, r.PositiveDuration(horizon, "forecast_horizon"));
+  }
+  const YAML::Node ttl = root["series_ttl"];
+  if (ttl.IsDefined()) {
+    ASSIGN_OR_RETURN(config->series_ttl_ms, r.PositiveDuration(ttl, "series_ttl"));
   }
   const YAML::Node metrics = root["prometheus_metric_list"];
   if (!metrics.IsDefined()) {

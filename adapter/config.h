@@ -76,6 +76,9 @@ struct Config {
   int64_t retrain_interval_ms = 480'000;
   // forecast_horizon. Default: 1h.
   int64_t forecast_horizon_ms = 3'600'000;
+  // series_ttl: a forecast series whose input sent no sample for this long
+  // is removed from memory and storage (its points with it). Default: 1d.
+  int64_t series_ttl_ms = int64_t{24} * 3'600'000;
   std::vector<ActivityConfig> activities;
   // One line per ignored key of the original system or activity that names
   // no forecast, with its file and line.

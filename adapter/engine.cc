@@ -101,6 +101,9 @@ absl::Status EngineOptions::Validate() const {
   if (read_sample_limit == 0 || read_series_limit == 0) {
     return absl::InvalidArgumentError("remote-read limits must be positive");
   }
+  if (max_queued_bytes == 0 || max_series < 1) {
+    return absl::InvalidArgumentError("the write queue and the series cap must be positive");
+  }
   if (max_sample_age_ms <= 0 || max_sample_lead_ms <= 0) {
     return absl::InvalidArgumentError("sample age and lead bounds must be positive");
   }
@@ -119,9 +122,11 @@ Engine::Engine(const Config& config, const EngineOptions& options, storage::Stor
       activities_(activities),
       log_(log),
       counters_(kMaxCounterFamilies) {
+  budget_.max = options_.max_series;
   for (int i = 0; i < options_.shards; ++i) {
     shards_.push_back(std::make_unique<Shard>(config_, options_.shard, store_, metrics_,
-                                              activities_, &next_id_, &counters_));
+                                              activities_, &next_id_, &counters_, &budget_,
+                                              clock_));
   }
 }
 
@@ -267,12 +272,6 @@ void Engine::Stop() {
   for (auto& shard : shards_) shard->Stop();
 }
 
-int64_t Engine::num_series() const {
-  int64_t n = 0;
-  for (const auto& shard : shards_) n += shard->num_series();
-  return n;
-}
-
 void Engine::Ingest(std::shared_ptr<WriteJob> job, std::function<void(absl::Status)> done) {
   struct Fanout {
     std::shared_ptr<WriteJob> job;
@@ -308,8 +307,20 @@ void Engine::Ingest(std::shared_ptr<WriteJob> job, std::function<void(absl::Stat
     done(absl::OkStatus());
     return;
   }
+  const size_t bytes = job->body.size();
+  const size_t queued = queued_bytes_.fetch_add(bytes, std::memory_order_relaxed);
+  if (queued > 0 && queued + bytes > options_.max_queued_bytes) {
+    queued_bytes_.fetch_sub(bytes, std::memory_order_relaxed);
+    done(absl::UnavailableError(absl::StrCat(
+        "write queue full: ", queued, " bytes of requests wait for the model threads (limit ",
+        options_.max_queued_bytes, ", --storage.write-queue-bytes); retry later")));
+    return;
+  }
   fan->job = std::move(job);
-  fan->done = std::move(done);
+  fan->done = [this, bytes, done = std::move(done)](absl::Status s) {
+    queued_bytes_.fetch_sub(bytes, std::memory_order_relaxed);
+    done(std::move(s));
+  };
   fan->pending = busy;
   for (size_t i = 0; i < shards_.size(); ++i) {
     if (fan->by_shard[i].empty()) continue;

@@ -47,6 +47,14 @@ struct EngineOptions {
   // flag). A request holding a sample older than now minus this is refused
   // (400): its point would never be read.
   int64_t max_sample_age_ms = int64_t{15} * 24 * 3600 * 1000;
+  // Default: 256 MiB. Bytes of decoded remote-write requests waiting for the
+  // shards; a request beyond it is answered 503 at once (Prometheus retries)
+  // instead of growing memory. A request into an empty queue always waits.
+  size_t max_queued_bytes = size_t{256} << 20;
+  // Default: 2,000,000. Forecast series held at most; the series of new
+  // inputs beyond it are not made (their samples are counted as
+  // series_limit), those already held carry on.
+  int64_t max_series = 2'000'000;
   // Default: 10 min. A request holding a sample further ahead of now is
   // refused (400): a wrong clock or unit (us, not ms) would otherwise end
   // its series, every later sample looking out of order.
@@ -116,7 +124,8 @@ class Engine {
 
   // The latest forecast of every live series as gauges (text format).
   std::string RenderGauges();
-  int64_t num_series() const;
+  int64_t num_series() const { return budget_.used.load(std::memory_order_relaxed); }
+  size_t queued_bytes() const { return queued_bytes_.load(std::memory_order_relaxed); }
   const EngineOptions& options() const { return options_; }
 
  private:
@@ -150,6 +159,8 @@ class Engine {
   CounterFamilies counters_;
   std::atomic<bool> counters_full_logged_{false};
   std::atomic<uint64_t> next_id_{1};
+  SeriesBudget budget_;
+  std::atomic<size_t> queued_bytes_{0};
   std::vector<std::unique_ptr<Shard>> shards_;
 };
 

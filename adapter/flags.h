@@ -30,6 +30,8 @@ struct Flags {
   int64_t read_series_limit = 100'000;
   int64_t shards = 2;
   int64_t checkpoint_interval_ms = 60'000;
+  int64_t write_queue_bytes = int64_t{256} << 20;
+  int64_t max_series = 2'000'000;
   bool help = false;
   bool version = false;
 };

@@ -75,6 +75,8 @@ int Run(int argc, char** argv) {
   engine_options.read_sample_limit = static_cast<size_t>(flags->read_sample_limit);
   engine_options.read_series_limit = static_cast<size_t>(flags->read_series_limit);
   engine_options.max_sample_age_ms = flags->retention_ms;
+  engine_options.max_queued_bytes = static_cast<size_t>(flags->write_queue_bytes);
+  engine_options.max_series = flags->max_series;
   if (absl::Status s = engine_options.Validate(); !s.ok()) return Fail(log, "bad options", s);
 
   ActivityOptions activity_options;

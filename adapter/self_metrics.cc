@@ -10,7 +10,7 @@ namespace {
 
 constexpr const char* kRejectReasons[] = {nullptr,          "not_selected",    "out_of_order",
                                           "duplicate",      "non_finite",      "stale_marker",
-                                          "invalid_labels", "native_histogram"};
+                                          "invalid_labels", "native_histogram", "series_limit"};
 static_assert(std::size(kRejectReasons) == static_cast<size_t>(SampleOutcome::kNum));
 
 void Family(std::string* out, absl::string_view name, absl::string_view type,
@@ -44,6 +44,15 @@ void SelfMetrics::RenderTo(const GaugeSnapshot& gauges, std::string* out) const 
   }
   Family(out, "kad_active_series", "gauge", "Forecast series held in memory.");
   absl::StrAppend(out, "kad_active_series ", gauges.active_series, "\n");
+  Family(out, "kad_max_series", "gauge",
+         "Forecast series the adapter may hold (--storage.max-series).");
+  absl::StrAppend(out, "kad_max_series ", gauges.max_series, "\n");
+  Family(out, "kad_series_expired_total", "counter",
+         "Forecast series removed after series_ttl without a sample.");
+  absl::StrAppend(out, "kad_series_expired_total ", expired_.load(), "\n");
+  Family(out, "kad_write_queue_bytes", "gauge",
+         "Bytes of remote-write requests waiting for the model threads.");
+  absl::StrAppend(out, "kad_write_queue_bytes ", gauges.write_queue_bytes, "\n");
   Family(out, "kad_storage_size_bytes", "gauge", "Bytes RocksDB uses on disk.");
   absl::StrAppend(out, "kad_storage_size_bytes ", gauges.storage_bytes, "\n");
   Family(out, "kad_ready", "gauge", "1 once the stored state is loaded.");

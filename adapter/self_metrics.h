@@ -28,12 +28,15 @@ enum class SampleOutcome {
   kStale,            // the stale marker: ends the series, not a value
   kInvalidLabels,    // unsorted, repeated, empty-valued or non-UTF-8 labels
   kNativeHistogram,  // a native histogram sample: accepted, not modelled
+  kSeriesLimit,      // a new series beyond --storage.max-series (dropped)
   kNum,
 };
 
 // Gauges owned by others, sampled when /metrics is rendered.
 struct GaugeSnapshot {
   int64_t active_series = 0;
+  int64_t max_series = 0;
+  uint64_t write_queue_bytes = 0;
   uint64_t storage_bytes = 0;
   bool ready = false;
 };
@@ -44,6 +47,8 @@ class SelfMetrics {
   void Add(SampleOutcome outcome, uint64_t n) {
     outcomes_[static_cast<int>(outcome)].fetch_add(n, std::memory_order_relaxed);
   }
+  // Forecast series removed after series_ttl without a sample.
+  void AddExpired(uint64_t n) { expired_.fetch_add(n, std::memory_order_relaxed); }
   uint64_t Count(SampleOutcome outcome) const {
     return outcomes_[static_cast<int>(outcome)].load(std::memory_order_relaxed);
   }
@@ -67,6 +72,7 @@ class SelfMetrics {
   };
 
   std::atomic<uint64_t> received_{0};
+  std::atomic<uint64_t> expired_{0};
   std::array<std::atomic<uint64_t>, static_cast<int>(SampleOutcome::kNum)> outcomes_{};
   std::atomic<bool> config_ok_{false};
   std::atomic<int64_t> config_ok_ms_{0};

@@ -57,7 +57,8 @@ uint64_t HashLabels(const Labels& labels) {
 
 Shard::Shard(std::shared_ptr<const Config> config, const ShardOptions& options,
              storage::Store* store, SelfMetrics* metrics, ActivityEngine* activities,
-             std::atomic<uint64_t>* next_id, const CounterFamilies* counters)
+             std::atomic<uint64_t>* next_id, const CounterFamilies* counters,
+             SeriesBudget* budget, const Clock* clock)
     : config_(std::move(config)),
       options_(options),
       store_(store),
@@ -65,6 +66,8 @@ Shard::Shard(std::shared_ptr<const Config> config, const ShardOptions& options,
       activities_(activities),
       next_id_(next_id),
       counters_(counters),
+      budget_(budget),
+      clock_(clock),
       work_(boost::asio::make_work_guard(io_)) {}
 
 Shard::~Shard() { Stop(); }
@@ -89,9 +92,16 @@ void Shard::Adopt(RestoredSeries restored) {
   }
   // Its checkpoint may predate what the counter families say.
   if (in->counter) ModelAsCounterRate(restored.series.get());
+  in->last_seen_ms = std::max(in->last_seen_ms, restored.series->last_ts);
   in->outputs.push_back(restored.series.get());
   series_.push_back(std::move(restored.series));
-  num_series_.store(static_cast<int64_t>(series_.size()), std::memory_order_relaxed);
+  CountSeries();
+}
+
+void Shard::CountSeries() {
+  const auto now = static_cast<int64_t>(series_.size());
+  budget_->used.fetch_add(now - counted_, std::memory_order_relaxed);
+  counted_ = now;
 }
 
 void Shard::Start() {
@@ -118,6 +128,7 @@ void Shard::ScheduleCheckpoint() {
   checkpoint_timer_->expires_after(std::chrono::milliseconds(options_.checkpoint_interval_ms));
   checkpoint_timer_->async_wait([this](boost::system::error_code ec) {
     if (ec) return;
+    (void)Expire(clock_->NowMs());
     (void)Checkpoint(/*all=*/false);
     ScheduleCheckpoint();
   });
@@ -160,6 +171,7 @@ Shard::InputSeries* Shard::Create(uint64_t hash, std::span<const proto::LabelVie
 }
 
 void Shard::AddOutputs(InputSeries* in) {
+  in->over_budget = false;
   // Valid labels are sorted, as selection needs them.
   for (const MetricConfig& metric : config_->metrics) {
     if (!metric.selector.Matches(in->labels)) continue;
@@ -170,14 +182,20 @@ void Shard::AddOutputs(InputSeries* in) {
           })) {
         continue;
       }
+      // Other shards may take the last places at the same moment: the cap
+      // is exact to within one series per shard.
+      if (budget_->used.load(std::memory_order_relaxed) >= budget_->max) {
+        in->over_budget = true;
+        continue;
+      }
       auto series = MakeForecastSeries(next_id_->fetch_add(1, std::memory_order_relaxed),
                                        OutputLabels(in->labels, name), metric, model, activities_);
       if (in->counter) ModelAsCounterRate(series.get());
       in->outputs.push_back(series.get());
       series_.push_back(std::move(series));
+      CountSeries();
     }
   }
-  num_series_.store(static_cast<int64_t>(series_.size()), std::memory_order_relaxed);
 }
 
 absl::Status Shard::LearnCounters(const absl::flat_hash_set<std::string>& families,
@@ -214,12 +232,14 @@ absl::Status Shard::Apply(const proto::WriteRequestView& req, std::span<const ui
     const uint64_t hash = hashes[index];
     InputSeries* in = Find(hash, labels);
     if (in == nullptr) in = Create(hash, labels);
+    in->last_seen_ms = std::max(in->last_seen_ms, samples.back().timestamp_ms);
     if (in->invalid) {
       count(SampleOutcome::kInvalidLabels, samples.size());
       continue;
     }
     if (in->outputs.empty()) {
-      count(SampleOutcome::kNotSelected, samples.size());
+      count(in->over_budget ? SampleOutcome::kSeriesLimit : SampleOutcome::kNotSelected,
+            samples.size());
       continue;
     }
     const size_t written_before = batch.count();
@@ -307,6 +327,45 @@ absl::Status Shard::Checkpoint(bool all) {
   return status;
 }
 
+absl::Status Shard::Expire(int64_t now_ms) {
+  const int64_t ttl = config_->series_ttl_ms;
+  const int64_t cutoff = now_ms - ttl;
+  const int64_t unmodelled_cutoff = now_ms - std::min(ttl, kUnmodelledInputTtlMs);
+  storage::WriteBatch batch;
+  absl::flat_hash_set<const ForecastSeries*> expired;
+  std::vector<InputSeries*> over_budget;
+  for (auto it = inputs_.begin(); it != inputs_.end();) {
+    std::vector<std::unique_ptr<InputSeries>>& chain = it->second;
+    std::erase_if(chain, [&](const std::unique_ptr<InputSeries>& in) {
+      if (in->last_seen_ms >= (in->outputs.empty() ? unmodelled_cutoff : cutoff)) {
+        if (in->over_budget) over_budget.push_back(in.get());
+        return false;
+      }
+      for (const ForecastSeries* out : in->outputs) {
+        expired.insert(out);
+        if (out->persisted) batch.DeleteSeries(out->id);
+      }
+      return true;
+    });
+    if (chain.empty()) {
+      inputs_.erase(it++);
+    } else {
+      ++it;
+    }
+  }
+  if (!expired.empty()) {
+    std::erase_if(series_, [&expired](const std::unique_ptr<ForecastSeries>& s) {
+      return expired.contains(s.get());
+    });
+    CountSeries();
+    metrics_->AddExpired(expired.size());
+  }
+  for (InputSeries* in : over_budget) AddOutputs(in);
+  // Held in memory no more: a failed deletion leaves them to the next start,
+  // which restores and expires them again.
+  return batch.count() == 0 ? absl::OkStatus() : store_->Write(&batch);
+}
+
 absl::StatusOr<size_t> Shard::Retrain(const std::vector<LabelMatcher>& matchers) {
   storage::WriteBatch batch;
   std::vector<ForecastSeries*> retrained;
@@ -374,6 +433,7 @@ absl::Status Shard::Reload(std::shared_ptr<const Config> config, const ReloadPla
   std::erase_if(series_, [&removed](const std::unique_ptr<ForecastSeries>& s) {
     return removed.contains(s.get());
   });
+  CountSeries();
   config_ = std::move(config);
   for (RestoredSeries& r : restored) {
     if (activities_ != nullptr) {
@@ -386,7 +446,6 @@ absl::Status Shard::Reload(std::shared_ptr<const Config> config, const ReloadPla
       if (!in->invalid) AddOutputs(in.get());
     }
   }
-  num_series_.store(static_cast<int64_t>(series_.size()), std::memory_order_relaxed);
   absl::Status saved = Checkpoint(/*all=*/false);
   return status.ok() ? saved : status;
 }

@@ -3,13 +3,14 @@
 // and the shard's part of every read. Nothing else touches a shard's series,
 // so there are no locks per sample.
 //
-// Thread-safety: Post() and num_series() from any thread; everything else
-// only from tasks posted to the shard (or before Start()).
+// Thread-safety: Post() from any thread; everything else only from tasks
+// posted to the shard (or before Start()).
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <map>
 #include <memory>
 #include <span>
@@ -20,6 +21,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "adapter/activity_engine.h"
+#include "adapter/clock.h"
 #include "adapter/config.h"
 #include "adapter/counter_rate.h"
 #include "adapter/forecast_series.h"
@@ -48,13 +50,25 @@ struct ReadMatch {
   std::vector<std::pair<int64_t, models::Forecast>> future;  // t > last_ts
 };
 
+// The forecast series all shards hold, and how many they may hold: a series
+// that would go beyond is not modelled (--storage.max-series).
+struct SeriesBudget {
+  std::atomic<int64_t> used{0};
+  int64_t max = std::numeric_limits<int64_t>::max();
+};
+
 struct ShardOptions {
-  // Default: 60 s. How often changed models are checkpointed; a restart
-  // replays at most this much of the stored points.
+  // Default: 60 s. How often changed models are checkpointed, and series
+  // past the config's series_ttl removed; a restart replays at most this
+  // much of the stored points.
   int64_t checkpoint_interval_ms = 60'000;
   // Default: 480 s (retrain_scheduling_seconds). The periodic onRetrain event.
   int64_t retrain_interval_ms = 480'000;
 };
+
+// Unmodelled inputs are cached (so their samples are dropped without a
+// selector match each) for at most this long without a sample.
+inline constexpr int64_t kUnmodelledInputTtlMs = 10 * 60'000;
 
 // What a reload does to the forecast series named P_k (predicted_metric_name
 // + "_" + kind) of the new config; names missing from the plan were removed.
@@ -88,10 +102,11 @@ class Shard {
  public:
   // `activities` may be null (no activities configured). The series point
   // into `config`, which the shard keeps alive until a reload replaces it.
-  // `counters` (shared by all shards) says which inputs are counters.
+  // `counters` (shared by all shards) says which inputs are counters;
+  // `budget` (shared too) counts their series. `clock` tells series_ttl.
   Shard(std::shared_ptr<const Config> config, const ShardOptions& options, storage::Store* store,
         SelfMetrics* metrics, ActivityEngine* activities, std::atomic<uint64_t>* next_id,
-        const CounterFamilies* counters);
+        const CounterFamilies* counters, SeriesBudget* budget, const Clock* clock);
   ~Shard();
 
   // Before Start() (or in Reload): takes a series loaded from storage.
@@ -100,7 +115,6 @@ class Shard {
   // Checkpoints every changed series, then stops the thread.
   void Stop();
   void Post(std::function<void()> task);
-  int64_t num_series() const { return num_series_.load(std::memory_order_relaxed); }
 
   // --- shard thread only ---
   // Models the samples of req.series[i] for each i in `series` (all of which
@@ -110,6 +124,12 @@ class Shard {
                      std::span<const uint32_t> series);
   // Writes the state of every changed series (all of them when `all`).
   absl::Status Checkpoint(bool all);
+  // Removes the series whose input sent nothing since now_ms minus the
+  // config's series_ttl, from memory and storage; forgets the unmodelled
+  // inputs (not selected, invalid, over the series budget) not seen for
+  // kUnmodelledInputTtlMs or series_ttl, whichever is shorter. Then gives
+  // inputs over the budget the series there is room for again.
+  absl::Status Expire(int64_t now_ms);
   // The onRetrain event for every series whose input labels match all of
   // `matchers` (every series when empty): retrains them, clears their
   // activity locks, and checkpoints them, so a restart replays from the
@@ -141,13 +161,19 @@ class Shard {
     bool invalid = false;
     // Its metric family is a counter: its series are modelled as rates.
     bool counter = false;
+    // Selected, but some of its series were not made: the budget was spent.
+    bool over_budget = false;
+    // The newest sample timestamp it sent (any sample, modelled or not).
+    int64_t last_seen_ms = std::numeric_limits<int64_t>::min();
   };
 
   InputSeries* Find(uint64_t hash, std::span<const proto::LabelView> labels);
   InputSeries* Create(uint64_t hash, std::span<const proto::LabelView> labels);
   // Adds to `in` a new series for each model of each entry selecting it
-  // that it does not feed yet.
+  // that it does not feed yet, as far as the budget allows.
   void AddOutputs(InputSeries* in);
+  // Brings the shared budget's count up to date with series_.
+  void CountSeries();
 
   void ScheduleCheckpoint();
   void ScheduleRetrain();
@@ -159,9 +185,11 @@ class Shard {
   ActivityEngine* activities_;
   std::atomic<uint64_t>* next_id_;
   const CounterFamilies* counters_;
+  SeriesBudget* budget_;
+  const Clock* clock_;
   absl::flat_hash_map<uint64_t, std::vector<std::unique_ptr<InputSeries>>> inputs_;
   std::vector<std::unique_ptr<ForecastSeries>> series_;
-  std::atomic<int64_t> num_series_{0};
+  int64_t counted_ = 0;  // series_.size() as last added to budget_->used
 
   boost::asio::io_context io_;
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;

@@ -68,6 +68,7 @@ TEST(ParseConfig, DesignExamplesParseIntoExpectedConfig) {
   EXPECT_EQ(c->version, "v1alpha");
   EXPECT_EQ(c->retrain_interval_ms, 480'000);
   EXPECT_EQ(c->forecast_horizon_ms, 3'600'000);
+  EXPECT_EQ(c->series_ttl_ms, 24 * 3'600'000);
   EXPECT_THAT(c->warnings, IsEmpty());
   ASSERT_THAT(c->metrics, SizeIs(2));
 
@@ -142,6 +143,16 @@ retrain_scheduling_seconds: 10m
   EXPECT_EQ(c->retrain_interval_ms, 600'000);
   EXPECT_EQ(c->metrics[0].forecast_horizon_ms, 7'200'000);
   EXPECT_EQ(c->metrics[1].forecast_horizon_ms, 1'800'000);
+}
+
+TEST(ParseConfig, SeriesTtlIsAPositiveDuration) {
+  absl::StatusOr<Config> c = ParseConfig(absl::StrCat(kMinimal, "series_ttl: 2h\n"), "");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->series_ttl_ms, 7'200'000);
+  EXPECT_THAT(Message(ParseConfig(absl::StrCat(kMinimal, "series_ttl: 0s\n"), "")),
+              HasSubstr("series_ttl"));
+  EXPECT_THAT(Message(ParseConfig(absl::StrCat(kMinimal, "series_ttl: soon\n"), "")),
+              HasSubstr("series_ttl"));
 }
 
 TEST(ParseConfig, UnquotedRetrainSecondsAreSeconds) {

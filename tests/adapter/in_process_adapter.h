@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -41,10 +42,15 @@ prometheus_metric_list:
     forecast_horizon: 1h
 )";
 
-// "Now" a day after the samples, well inside the retention.
+// "Now" a day after the samples, well inside the retention, unless a test
+// moves it (series_ttl tests).
 class FixedClock final : public Clock {
  public:
-  int64_t NowMs() const override { return kT0 + 24 * kHour; }
+  int64_t NowMs() const override { return now_ms_.load(); }
+  void Set(int64_t now_ms) { now_ms_.store(now_ms); }
+
+ private:
+  std::atomic<int64_t> now_ms_{kT0 + 24 * kHour};
 };
 
 struct TestOptions {
@@ -62,6 +68,10 @@ struct TestOptions {
   std::chrono::seconds io_timeout{60};
   // "" = a "data" folder in the test folder.
   std::string storage_path;
+  // EngineOptions' limits, and how often series past series_ttl go.
+  size_t max_queued_bytes = size_t{256} << 20;
+  int64_t max_series = 2'000'000;
+  int64_t checkpoint_interval_ms = 60'000;
 };
 
 // The adapter as main() wires it, on 127.0.0.1 with a free port.
@@ -106,6 +116,7 @@ class InProcessAdapter {
   }
 
   const std::string& dir() const { return dir_; }
+  FixedClock& clock() { return clock_; }
   ActivityEngine* activities() { return activities_.get(); }
 
  private:
@@ -132,6 +143,9 @@ class InProcessAdapter {
     metrics_ = std::make_unique<SelfMetrics>();
     EngineOptions engine_options;
     engine_options.read_sample_limit = options_.read_sample_limit;
+    engine_options.max_queued_bytes = options_.max_queued_bytes;
+    engine_options.max_series = options_.max_series;
+    engine_options.shard.checkpoint_interval_ms = options_.checkpoint_interval_ms;
     engine_ = std::make_unique<Engine>(config_, engine_options, store_.get(), &clock_,
                                        metrics_.get(), activities_.get(), &log_);
     ApiOptions api_options;
