@@ -325,8 +325,8 @@ void Engine::Ingest(std::shared_ptr<WriteJob> job, std::function<void(absl::Stat
   for (size_t i = 0; i < shards_.size(); ++i) {
     if (fan->by_shard[i].empty()) continue;
     Shard* shard = shards_[i].get();
-    shard->Post([fan, shard, i] {
-      absl::Status s = shard->Apply(fan->job->request, fan->hashes, fan->by_shard[i]);
+    shard->Post([fan, shard, i, now] {
+      absl::Status s = shard->Apply(fan->job->request, fan->hashes, fan->by_shard[i], now);
       if (!s.ok()) {
         absl::MutexLock lock(&fan->mu);
         if (fan->status.ok()) fan->status = s;

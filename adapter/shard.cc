@@ -92,7 +92,7 @@ void Shard::Adopt(RestoredSeries restored) {
   }
   // Its checkpoint may predate what the counter families say.
   if (in->counter) ModelAsCounterRate(restored.series.get());
-  in->last_seen_ms = std::max(in->last_seen_ms, restored.series->last_ts);
+  in->last_seen_ms = clock_->NowMs();
   in->outputs.push_back(restored.series.get());
   series_.push_back(std::move(restored.series));
   CountSeries();
@@ -216,7 +216,7 @@ absl::Status Shard::LearnCounters(const absl::flat_hash_set<std::string>& famili
 }
 
 absl::Status Shard::Apply(const proto::WriteRequestView& req, std::span<const uint64_t> hashes,
-                          std::span<const uint32_t> indices) {
+                          std::span<const uint32_t> indices, int64_t now_ms) {
   storage::WriteBatch batch;
   uint64_t counts[static_cast<int>(SampleOutcome::kNum)] = {};
   auto count = [&counts](SampleOutcome o, uint64_t n) { counts[static_cast<int>(o)] += n; };
@@ -232,7 +232,7 @@ absl::Status Shard::Apply(const proto::WriteRequestView& req, std::span<const ui
     const uint64_t hash = hashes[index];
     InputSeries* in = Find(hash, labels);
     if (in == nullptr) in = Create(hash, labels);
-    in->last_seen_ms = std::max(in->last_seen_ms, samples.back().timestamp_ms);
+    in->last_seen_ms = now_ms;
     if (in->invalid) {
       count(SampleOutcome::kInvalidLabels, samples.size());
       continue;

@@ -119,13 +119,16 @@ class Shard {
   // --- shard thread only ---
   // Models the samples of req.series[i] for each i in `series` (all of which
   // hash to this shard) and writes their points in one batch.
-  // `hashes[i]` is HashLabels of req.series[i].
+  // `hashes[i]` is HashLabels of req.series[i]; `now_ms` is when the request
+  // arrived (what series_ttl counts from).
   absl::Status Apply(const proto::WriteRequestView& req, std::span<const uint64_t> hashes,
-                     std::span<const uint32_t> series);
+                     std::span<const uint32_t> series, int64_t now_ms);
   // Writes the state of every changed series (all of them when `all`).
   absl::Status Checkpoint(bool all);
   // Removes the series whose input sent nothing since now_ms minus the
-  // config's series_ttl, from memory and storage; forgets the unmodelled
+  // config's series_ttl (by arrival time, so late or backfilled samples count
+  // as seen, and a restart after a long stop starts every stored series'
+  // time anew), from memory and storage; forgets the unmodelled
   // inputs (not selected, invalid, over the series budget) not seen for
   // kUnmodelledInputTtlMs or series_ttl, whichever is shorter. Then gives
   // inputs over the budget the series there is room for again.
@@ -163,7 +166,8 @@ class Shard {
     bool counter = false;
     // Selected, but some of its series were not made: the budget was spent.
     bool over_budget = false;
-    // The newest sample timestamp it sent (any sample, modelled or not).
+    // When it last sent a sample (modelled or not), by the clock; when it
+    // was restored for a stored series.
     int64_t last_seen_ms = std::numeric_limits<int64_t>::min();
   };
 
