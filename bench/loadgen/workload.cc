@@ -222,4 +222,22 @@ EncodedShard Workload::EncodeShard(size_t shard, size_t shards, size_t max_sampl
   return out;
 }
 
+std::string Workload::EncodeRequest(std::span<const size_t> series, uint64_t round,
+                                    std::unordered_map<size_t, std::string>* labels) const {
+  std::string raw;
+  {
+    google::protobuf::io::StringOutputStream stream(&raw);
+    google::protobuf::io::CodedOutputStream coded(&stream);
+    for (size_t i : series) {
+      auto [it, added] = labels->try_emplace(i);
+      if (added) it->second = EncodedLabels(Labels(i));
+      const int64_t t = Timestamp(i, round);
+      AppendEntry(it->second, t, Value(i, t), &coded);
+    }
+  }
+  std::string body;
+  proto::SnappyCompress(raw, &body);
+  return body;
+}
+
 }  // namespace kad::bench

@@ -21,7 +21,9 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -84,6 +86,12 @@ class Workload {
   // `batch` entries, until `rounds` rounds, `max_samples` samples or
   // `max_bytes` compressed bytes.
   EncodedShard EncodeShard(size_t shard, size_t shards, size_t max_samples, size_t max_bytes) const;
+
+  // One request body, encoded now: the sample of each of `series` at its
+  // scrape number `round`. `labels` caches each series' encoded labels
+  // between calls (the caller evicts the series it no longer sends).
+  std::string EncodeRequest(std::span<const size_t> series, uint64_t round,
+                            std::unordered_map<size_t, std::string>* labels) const;
 
  private:
   WorkloadOptions options_;
