@@ -511,10 +511,15 @@ absl::Status ConfigReloader::Reload() {
     for (const std::string& warning : config->warnings) log_->Warn(warning);
     status = engine_->Reload(std::make_shared<const Config>(*std::move(config)));
   }
-  metrics_->ConfigLoaded(status.ok(), clock_->NowMs());
   if (!status.ok()) {
     log_->Error("failed to reload config", {{"file", config_file_}, {"err", status.message()}});
   }
+  if (also_) {
+    absl::Status also = also_();
+    if (!also.ok()) log_->Error("failed to reload the web config", {{"err", also.message()}});
+    if (status.ok()) status = also;
+  }
+  metrics_->ConfigLoaded(status.ok(), clock_->NowMs());
   return status;
 }
 

@@ -176,6 +176,9 @@ class ConfigReloader {
   // The files were just loaded successfully (at start).
   ConfigReloader(std::string config_file, std::string activities_file, Engine* engine,
                  SelfMetrics* metrics, const Clock* clock, const Logger* log);
+  // Before the first Reload(): each reload also runs `reload` (the web
+  // config file's), whose error fails the reload without undoing the rest.
+  void AlsoReload(std::function<absl::Status()> reload) { also_ = std::move(reload); }
   absl::Status Reload();
 
  private:
@@ -185,6 +188,7 @@ class ConfigReloader {
   SelfMetrics* metrics_;
   const Clock* clock_;
   const Logger* log_;
+  std::function<absl::Status()> also_;
 };
 
 }  // namespace kad::adapter

@@ -157,7 +157,8 @@ std::string FlagsHelp() {
   std::string out =
       "usage: k8s-anomaly-detector [flags]\n\n"
       "Streaming forecasts and anomaly detection for Prometheus (remote write in,\n"
-      "remote read out). SIGHUP or POST /-/reload re-reads the config files.\n"
+      "remote read out). SIGHUP or POST /-/reload re-reads the config files and\n"
+      "the web config file.\n"
       "Flags:\n";
   for (const FlagSpec& s : Specs()) {
     absl::StrAppend(&out, absl::StrFormat("  --%-34s %s\n", AbslView(s.name), AbslView(s.help)));

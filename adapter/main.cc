@@ -107,6 +107,9 @@ int Run(int argc, char** argv) {
       [&api](HttpRequest&& r, Respond respond) { api->Handle(std::move(r), std::move(respond)); },
       &log);
   if (absl::Status s = server.Start(); !s.ok()) return Fail(log, "cannot serve", s);
+  if (!flags->web_config_file.empty()) {
+    reloader.AlsoReload([&server] { return server.ReloadWebConfig(); });
+  }
 
   log.Info("starting k8s-anomaly-detector",
            {{"version", KAD_VERSION},

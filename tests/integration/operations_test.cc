@@ -1,7 +1,8 @@
 // Operating the real adapter binary (path in $KAD_BINARY): --version and
 // --help, and SIGHUP re-reading the config files -- a bad file keeps the
 // running config and says so in kad_config_last_reload_successful, a good
-// one starts modelling its new entry.
+// one starts modelling its new entry -- and the web config file (new
+// credentials take effect, the old ones stop working).
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/wait.h>
@@ -19,6 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/support/http_client.h"
 #include "tests/support/process.h"
 #include "tests/support/remote_client.h"
 
@@ -145,6 +147,57 @@ TEST_F(SighupTest, RereadsTheConfigAndKeepsTheOldOneOnErrors) {
   EXPECT_EQ(Scrape("kad_samples_modelled_total"), 4);  // one sample, two forecasts
   EXPECT_EQ(Scrape("kad_active_series"), 2);
   EXPECT_TRUE(adapter_->Terminate().ok()) << adapter_->LogTail();
+}
+
+// GET /-/ready with a bearer token: its status (0 when unreachable).
+int ReadyWith(uint16_t port, const std::string& token) {
+  absl::StatusOr<HttpResult> r =
+      HttpCall(port, "GET", "/-/ready", "", {{"Authorization", "Bearer " + token}});
+  return r.ok() ? r->status : 0;
+}
+
+TEST(SighupWebConfig, NewTokensTakeEffectAndOldOnesStopWorking) {
+  char dir_template[] = "/tmp/kad_operations_test_XXXXXX";
+  ASSERT_NE(mkdtemp(dir_template), nullptr);
+  const std::string root = dir_template;
+  std::ofstream(root + "/environment.yaml") << kConfig;
+  std::ofstream(root + "/web.yml") << "bearer_tokens_file: tokens\n";
+  std::ofstream(root + "/tokens") << "first-token\n";
+  absl::StatusOr<uint16_t> port = PickFreePort();
+  ASSERT_TRUE(port.ok()) << port.status();
+  AdapterProcess adapter(Binary(),
+                         {absl::StrCat("--config.file=", root, "/environment.yaml"),
+                          absl::StrCat("--web.config.file=", root, "/web.yml"),
+                          absl::StrCat("--web.listen-address=127.0.0.1:", *port),
+                          absl::StrCat("--storage.path=", root, "/data")},
+                         root + "/adapter.log");
+  ASSERT_TRUE(adapter.Start().ok());
+  for (int i = 0; i < 200 && ReadyWith(*port, "first-token") != 200; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_EQ(ReadyWith(*port, "first-token"), 200) << adapter.LogTail();
+  EXPECT_EQ(ReadyWith(*port, "second-token"), 401);
+
+  std::ofstream(root + "/tokens") << "second-token\n";
+  ASSERT_EQ(kill(adapter.pid(), SIGHUP), 0);
+  for (int i = 0; i < 200 && ReadyWith(*port, "second-token") != 200; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_EQ(ReadyWith(*port, "second-token"), 200) << adapter.LogTail();
+  EXPECT_EQ(ReadyWith(*port, "first-token"), 401);
+
+  // A broken web config keeps the running one, and says so.
+  std::ofstream(root + "/web.yml") << "bearer_tokens_file: [\n";
+  ASSERT_EQ(kill(adapter.pid(), SIGHUP), 0);
+  bool logged = false;
+  for (int i = 0; i < 200 && !logged; ++i) {
+    logged = adapter.LogTail().find("failed to reload the web config") != std::string::npos;
+    if (!logged) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_TRUE(logged) << adapter.LogTail();
+  EXPECT_EQ(ReadyWith(*port, "second-token"), 200);
+  EXPECT_TRUE(adapter.Terminate().ok()) << adapter.LogTail();
+  std::filesystem::remove_all(root);
 }
 
 }  // namespace
