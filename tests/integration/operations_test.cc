@@ -149,6 +149,19 @@ TEST_F(SighupTest, RereadsTheConfigAndKeepsTheOldOneOnErrors) {
   EXPECT_TRUE(adapter_->Terminate().ok()) << adapter_->LogTail();
 }
 
+TEST_F(SighupTest, RequestsWithInvalidUtf8AreRefusedWithoutFloodingTheLog) {
+  prometheus::ReadRequest request;
+  *request.add_queries() = MakeQuery(
+      kT0, kT0 + kStep, {Matcher(prometheus::LabelMatcher::EQ, "__name__", "ops\xff\xfe")});
+  for (int i = 0; i < 50; ++i) {
+    absl::StatusOr<HttpResult> r = PostRead(port_, request);
+    ASSERT_TRUE(r.ok()) << r.status();
+    ASSERT_EQ(r->status, 400) << r->body;
+  }
+  EXPECT_EQ(adapter_->LogTail(100'000).find("libprotobuf"), std::string::npos)
+      << adapter_->LogTail();
+}
+
 // GET /-/ready with a bearer token: its status (0 when unreachable).
 int ReadyWith(uint16_t port, const std::string& token) {
   absl::StatusOr<HttpResult> r =
