@@ -9,6 +9,7 @@
 #include <cmath>
 #include <condition_variable>
 #include <cstdint>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -333,6 +334,8 @@ TEST_F(RestartTest, KillWithRequestsInFlightKeepsEveryAcknowledgedBatch) {
     }
   }
   EXPECT_GE(checked, 8 * kBatchEntries);
+  std::printf("kill -9 with %d senders mid-stream: %d acknowledged samples checked, 0 lost\n",
+              kSenders, checked);
 
   // Prometheus re-sends everything not acknowledged, then carries on.
   for (int k = 0; k < kSenders; ++k) {
