@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -169,6 +170,15 @@ int ReadyWith(uint16_t port, const std::string& token) {
   return r.ok() ? r->status : 0;
 }
 
+// Polls `done` (at most 200 times, 50 ms apart) until it holds.
+bool Eventually(const std::function<bool()>& done) {
+  for (int i = 0; i < 200; ++i) {
+    if (done()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return done();
+}
+
 TEST(SighupWebConfig, NewTokensTakeEffectAndOldOnesStopWorking) {
   char dir_template[] = "/tmp/kad_operations_test_XXXXXX";
   ASSERT_NE(mkdtemp(dir_template), nullptr);
@@ -185,29 +195,22 @@ TEST(SighupWebConfig, NewTokensTakeEffectAndOldOnesStopWorking) {
                           absl::StrCat("--storage.path=", root, "/data")},
                          root + "/adapter.log");
   ASSERT_TRUE(adapter.Start().ok());
-  for (int i = 0; i < 200 && ReadyWith(*port, "first-token") != 200; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  ASSERT_EQ(ReadyWith(*port, "first-token"), 200) << adapter.LogTail();
+  ASSERT_TRUE(Eventually([&] { return ReadyWith(*port, "first-token") == 200; }))
+      << adapter.LogTail();
   EXPECT_EQ(ReadyWith(*port, "second-token"), 401);
 
   std::ofstream(root + "/tokens") << "second-token\n";
   ASSERT_EQ(kill(adapter.pid(), SIGHUP), 0);
-  for (int i = 0; i < 200 && ReadyWith(*port, "second-token") != 200; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  EXPECT_EQ(ReadyWith(*port, "second-token"), 200) << adapter.LogTail();
+  EXPECT_TRUE(Eventually([&] { return ReadyWith(*port, "second-token") == 200; }))
+      << adapter.LogTail();
   EXPECT_EQ(ReadyWith(*port, "first-token"), 401);
 
   // A broken web config keeps the running one, and says so.
   std::ofstream(root + "/web.yml") << "bearer_tokens_file: [\n";
   ASSERT_EQ(kill(adapter.pid(), SIGHUP), 0);
-  bool logged = false;
-  for (int i = 0; i < 200 && !logged; ++i) {
-    logged = adapter.LogTail().find("failed to reload the web config") != std::string::npos;
-    if (!logged) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  EXPECT_TRUE(logged) << adapter.LogTail();
+  EXPECT_TRUE(Eventually([&] {
+    return adapter.LogTail().find("failed to reload the web config") != std::string::npos;
+  })) << adapter.LogTail();
   EXPECT_EQ(ReadyWith(*port, "second-token"), 200);
   EXPECT_TRUE(adapter.Terminate().ok()) << adapter.LogTail();
   std::filesystem::remove_all(root);
