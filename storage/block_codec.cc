@@ -54,35 +54,31 @@ void SetField(ForecastPoint* p, int field, double d) {
 
 }  // namespace
 
+// The most bits one point takes: 64 for the timestamp, 5 x (2 + 5 + 6 + 64)
+// for the values, 1 for the flag.
+constexpr uint32_t kMaxPointBits = 64 + 5 * 77 + 1;
+
+// Room is made once per point (Append), so this only writes.
 void BlockEncoder::WriteBits(uint64_t v, int n, std::string* bits) {
   v &= Mask(n);
-  const uint32_t end = bit_size_ + static_cast<uint32_t>(n);
-  const size_t need = (end + 7) / 8;
-  if (bits->size() < need) {
-    // Open blocks live in memory for every series: grow in small steps
-    // rather than doubling.
-    if (bits->capacity() < need) bits->reserve(need + 32);
-    bits->resize(need);
-  }
-  auto* p = reinterpret_cast<unsigned char*>(bits->data());
-  size_t byte = bit_size_ / 8;
-  int used = static_cast<int>(bit_size_ % 8);
-  if (used != 0) p[byte] &= static_cast<unsigned char>(0xff << (8 - used));
-  int left = n;
-  while (left > 0) {
-    if (used == 0) p[byte] = 0;
+  auto* p = reinterpret_cast<unsigned char*>(bits->data()) + bit_size_ / 8;
+  const int used = static_cast<int>(bit_size_ % 8);
+  bit_size_ += static_cast<uint32_t>(n);
+  if (used != 0) {
     const int room = 8 - used;
-    const int take = std::min(room, left);
-    const auto chunk = static_cast<unsigned char>((v >> (left - take)) & Mask(take));
-    p[byte] |= static_cast<unsigned char>(chunk << (room - take));
-    left -= take;
-    used += take;
-    if (used == 8) {
-      used = 0;
-      ++byte;
+    const auto kept = static_cast<unsigned char>(*p & (0xff << room));
+    if (n <= room) {
+      *p = static_cast<unsigned char>(kept | (v << (room - n)));
+      return;
     }
+    n -= room;
+    *p++ = static_cast<unsigned char>(kept | (v >> n));
   }
-  bit_size_ = end;
+  while (n >= 8) {
+    n -= 8;
+    *p++ = static_cast<unsigned char>(v >> n);
+  }
+  if (n > 0) *p = static_cast<unsigned char>(v << (8 - n));
 }
 
 void BlockEncoder::WriteValue(int field, double d, std::string* bits) {
@@ -112,6 +108,13 @@ void BlockEncoder::WriteValue(int field, double d, std::string* bits) {
 }
 
 void BlockEncoder::Append(const ForecastPoint& p, std::string* bits) {
+  const size_t need = (bit_size_ + kMaxPointBits + 7) / 8;
+  if (bits->size() < need) {
+    // Open blocks live in memory for every series: grow by a quarter, not
+    // by doubling.
+    if (bits->capacity() < need) bits->reserve(std::max<size_t>(need + need / 4, 64));
+    bits->resize(need);
+  }
   if (count_ == 0) {
     WriteBits(static_cast<uint64_t>(p.timestamp_ms), 64, bits);
     for (int f = 0; f < kBlockFields; ++f) {
@@ -149,18 +152,27 @@ void BlockEncoder::Append(const ForecastPoint& p, std::string* bits) {
 }
 
 uint64_t BlockDecoder::ReadBits(int n) {
-  if (pos_ + static_cast<uint64_t>(n) > bits_.size() * uint64_t{8}) {
+  const uint64_t size_bits = bits_.size() * uint64_t{8};
+  if (pos_ + static_cast<uint64_t>(n) > size_bits) {
     ok_ = false;
     return 0;
   }
   const auto* p = reinterpret_cast<const unsigned char*>(bits_.data());
+  const int offset = static_cast<int>(pos_ % 8);
+  const size_t byte = pos_ / 8;
+  if (offset + n <= 64 && byte + 8 <= bits_.size()) {
+    uint64_t w = 0;
+    for (int i = 0; i < 8; ++i) w = (w << 8) | p[byte + i];
+    pos_ += static_cast<uint64_t>(n);
+    return (w << offset) >> (64 - n);
+  }
   uint64_t v = 0;
   while (n > 0) {
-    const int offset = static_cast<int>(pos_ % 8);
-    const int room = 8 - offset;
+    const int off = static_cast<int>(pos_ % 8);
+    const int room = 8 - off;
     const int take = std::min(room, n);
     const uint64_t chunk = (p[pos_ / 8] >> (room - take)) & Mask(take);
-    v = take == 64 ? chunk : (v << take) | chunk;
+    v = (v << take) | chunk;
     pos_ += static_cast<uint64_t>(take);
     n -= take;
   }

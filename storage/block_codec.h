@@ -36,7 +36,9 @@ inline constexpr int kBlockFields = 5;
 
 // Appends points to a bitstream it does not own, so the owner decides where
 // the bytes live (the open block of a series). Bytes past the current bit
-// position may hold garbage: writes clear them.
+// position may hold garbage: writes clear them. The string is kept longer
+// than the stream (room for one more point); (bit_size() + 7) / 8 bytes of
+// it are the stream.
 class BlockEncoder {
  public:
   // Appends p; p.timestamp_ms must exceed last_timestamp() unless count()
@@ -45,6 +47,7 @@ class BlockEncoder {
 
   uint32_t count() const { return count_; }
   uint32_t bit_size() const { return bit_size_; }
+  size_t byte_size() const { return (bit_size_ + 7) / 8; }
   int64_t first_timestamp() const { return first_t_; }
   int64_t last_timestamp() const { return last_t_; }
 

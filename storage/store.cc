@@ -854,7 +854,7 @@ struct Store::Impl {
     for (size_t i = 0; i < written; ++i) {
       OpenSeries* s = touched[i].s;
       if (seal_all || s->enc.count() >= options.block_max_points ||
-          s->bits.size() >= options.block_max_bytes) {
+          s->enc.byte_size() >= options.block_max_bytes) {
         if (absl::Status st = Seal(touched[i], log, write); !st.ok()) return st;
       }
     }
