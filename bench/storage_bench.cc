@@ -11,6 +11,7 @@
 // including a final Flush. disk_bytes_per_point is Store::SizeBytes after
 // that Flush divided by the points written.
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmath>
@@ -237,6 +238,38 @@ void BM_MemoryPerSeries(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_MemoryPerSeries)->Arg(100000)->Iterations(1)->Unit(benchmark::kMillisecond);
+
+// Open after a kill -9: a child writes `series` series x 10 scrapes (none
+// sealed, all in the log) and exits without closing; the time is Open's
+// replay of that log into the open blocks.
+void BM_OpenAfterKill(benchmark::State& state) {
+  const auto series = static_cast<uint64_t>(state.range(0));
+  constexpr int64_t kSteps = 10;
+  for (auto _ : state) {
+    state.PauseTiming();
+    TempDir dir;
+    const pid_t child = fork();
+    if (child == 0) {
+      std::unique_ptr<Store> store = OpenStore(dir.path());
+      WriteBatch batch;
+      int64_t step = 0;
+      WriteScrapes(*store, series, kSteps, &step, batch);
+      _exit(0);  // no destructor: nothing sealed, nothing flushed
+    }
+    int status = 0;
+    if (child < 0 || waitpid(child, &status, 0) != child || status != 0) std::abort();
+    state.ResumeTiming();
+    std::unique_ptr<Store> store = OpenStore(dir.path());
+    state.PauseTiming();
+    store.reset();
+    state.ResumeTiming();
+  }
+  state.counters["replayed_points"] = static_cast<double>(series * kSteps);
+  state.counters["ns_per_replayed_point"] = benchmark::Counter(
+      static_cast<double>(series * kSteps) * static_cast<double>(state.iterations()) * 1e-9,
+      benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+}
+BENCHMARK(BM_OpenAfterKill)->Arg(100000)->Iterations(2)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace kad::storage
