@@ -1,6 +1,7 @@
-// Retention of the `points` column family: a cutoff time shared between the
+// Retention of the `blocks` column family: a cutoff time shared between the
 // Store (which hides older points from scans) and a RocksDB compaction filter
-// (which drops them when SST files are written by a flush or a compaction).
+// (which drops a block whose last point is older, when SST files are written
+// by a flush or a compaction; blocks are keyed by that time).
 // Internal to kad_storage (and its tests).
 //
 // Thread-safe: the cutoff is an atomic; RocksDB runs filters on its
@@ -27,7 +28,7 @@ class RetentionCutoff {
   std::atomic<int64_t> cutoff_ms_{std::numeric_limits<int64_t>::min()};
 };
 
-// Creates filters that drop points keys older than the cutoff, on flush as
+// Creates filters that drop blocks keys older than the cutoff, on flush as
 // well as on compaction, so expired points rarely reach disk at all.
 class RetentionFilterFactory : public rocksdb::CompactionFilterFactory {
  public:

@@ -2,13 +2,17 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
+#include <bit>
 #include <cstdarg>
 #include <cstdio>
-#include <atomic>
+#include <cstring>
+#include <deque>
 #include <limits>
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -22,6 +26,7 @@
 #include "rocksdb/table.h"
 #include "rocksdb/transaction_log.h"
 #include "rocksdb/write_batch.h"
+#include "storage/block_codec.h"
 #include "storage/codec.h"
 #include "storage/db_folder.h"
 #include "storage/retention_filter.h"
@@ -31,16 +36,31 @@ namespace {
 
 // Identifies a database written by this project, and its layout version.
 constexpr char kMarkerKey[] = "kad:format";
-constexpr char kFormatVersion[] = "1";
+// Version 1 kept a key per forecast point in a "points" column family;
+// version 2 keeps compressed blocks plus a log (see store.h).
+constexpr char kFormatVersion[] = "2";
+// Default column family: the sequence number of the oldest log record that
+// may still hold points not in sealed blocks (older records are deleted).
+constexpr char kLogStartKey[] = "kad:log-start";
+// The column family of version 1, recognised only to say what to do.
+constexpr char kV1PointsColumn[] = "points";
 
 // The column families in the order of Store::Impl::handles. A database
 // lacking some of them (written by an older release) gains them at open;
 // a column family not listed here marks a database as someone else's.
-enum Column : uint8_t { kSeries = 0, kState = 1, kPoints = 2, kLocks = 3, kRuns = 4, kColumnCount };
+enum Column : uint8_t {
+  kSeries = 0,
+  kState = 1,
+  kBlocks = 2,
+  kLog = 3,
+  kLocks = 4,
+  kRuns = 5,
+  kColumnCount
+};
 // Not a column: marks a series deletion record in a WriteBatch.
 constexpr uint8_t kDeleteSeries = 0xff;
-constexpr std::array<const char*, kColumnCount> kColumnNames = {"series", "state", "points",
-                                                                "locks", "runs"};
+constexpr std::array<const char*, kColumnCount> kColumnNames = {"series", "state", "blocks",
+                                                                "log",    "locks", "runs"};
 
 constexpr size_t kMiB = size_t{1} << 20;
 
@@ -105,9 +125,9 @@ rocksdb::ColumnFamilyOptions MakeColumnOptions(Column column,
   } else {
     table.no_block_cache = true;
   }
-  if (column == kPoints) {
+  if (column == kBlocks) {
     cf.write_buffer_size = 32 * kMiB;
-    // Every read of points is a scan of one series: a bloom filter on the
+    // Every read of blocks is a scan of one series: a bloom filter on the
     // 8-byte id prefix lets a scan skip files without that series.
     cf.prefix_extractor.reset(rocksdb::NewFixedPrefixTransform(kIdKeySize));
     table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
@@ -116,6 +136,12 @@ rocksdb::ColumnFamilyOptions MakeColumnOptions(Column column,
     // Files nobody compacts would keep expired points forever; this makes
     // RocksDB pass every file through the retention filter at least daily.
     cf.periodic_compaction_seconds = 24 * 3600;
+  } else if (column == kLog) {
+    // Records live until their series seal, then a range deletion drops
+    // them: most never leave the memtable. Already compressed as raw
+    // doubles would not gain much, and it is read once, at Open.
+    cf.write_buffer_size = 64 * kMiB;
+    cf.compression = rocksdb::kNoCompression;
   } else if (column == kState) {
     cf.write_buffer_size = 16 * kMiB;
   } else {
@@ -184,19 +210,30 @@ absl::Status StoreOptions::Validate() const {
     return absl::InvalidArgumentError(
         absl::StrCat("storage retention must be positive, got ", retention_ms, " ms"));
   }
+  if (block_max_points == 0 || block_max_bytes == 0 || max_log_bytes == 0) {
+    return absl::InvalidArgumentError(
+        "storage block_max_points, block_max_bytes and max_log_bytes must be positive");
+  }
   return absl::OkStatus();
 }
 
 // ---------------------------------------------------------------------------
-// WriteBatch: records are kept in one buffer, independent of any Store (the
-// RocksDB column family handles only exist once a Store is open):
-//   column (1 byte) | key (size fixed by the column) | value size (4 bytes LE)
-//   | value
+// WriteBatch: labels, state and deletions are kept in one buffer,
+// independent of any Store (the RocksDB column family handles only exist
+// once a Store is open):
+//   column (1 byte) | id key (8 bytes) | value size (4 bytes LE) | value
 // A series deletion is the record kDeleteSeries | id key, with no size or
-// value.
+// value. Points go to their own list, in order with the deletions (which
+// appear in both), since a deletion removes the points written before it.
 
 struct WriteBatch::Rep {
+  struct PointOp {
+    uint64_t id;
+    ForecastPoint point;
+    bool is_delete;
+  };
   std::string records;
+  std::vector<PointOp> points;
   size_t count = 0;
 
   void Add(Column column, std::string_view key, std::string_view value) {
@@ -210,12 +247,6 @@ struct WriteBatch::Rep {
     ++count;
   }
 };
-
-namespace {
-
-size_t KeySize(uint8_t column) { return column == kPoints ? kPointKeySize : kIdKeySize; }
-
-}  // namespace
 
 WriteBatch::WriteBatch() : rep_(std::make_unique<Rep>()) {}
 WriteBatch::~WriteBatch() = default;
@@ -231,12 +262,14 @@ void WriteBatch::PutState(uint64_t id, std::string_view state) {
 }
 
 void WriteBatch::PutPoint(uint64_t id, const ForecastPoint& point) {
-  rep_->Add(kPoints, EncodePointKey(id, point.timestamp_ms), EncodePointValue(point));
+  rep_->points.push_back({id, point, false});
+  ++rep_->count;
 }
 
 void WriteBatch::DeleteSeries(uint64_t id) {
   rep_->records.push_back(static_cast<char>(kDeleteSeries));
   rep_->records.append(EncodeIdKey(id));
+  rep_->points.push_back({id, ForecastPoint(), true});
   ++rep_->count;
 }
 
@@ -244,8 +277,183 @@ size_t WriteBatch::count() const { return rep_->count; }
 
 void WriteBatch::Clear() {
   rep_->records.clear();
+  rep_->points.clear();
   rep_->count = 0;
 }
+
+// ---------------------------------------------------------------------------
+// Log records: kLogFormatV1, then entries, each a tag byte and the series id
+// as a zigzag varint delta from the previous entry's id:
+//   kLogPoint / kLogPointAnomaly: timestamp as a zigzag varint delta from the
+//     previous point of the record (modulo 2^64), then value, yhat,
+//     yhat_lower, yhat_upper, anomaly_score as 8-byte little-endian doubles.
+//   kLogReset: the series' open block was emptied here (sealed or deleted):
+//     replay forgets what it collected for it so far.
+// Points of one series appear in the order they were written; resets of a
+// Write's seals come after all of its points.
+
+namespace {
+
+constexpr char kLogFormatV1 = 1;
+constexpr uint8_t kLogPoint = 0;
+constexpr uint8_t kLogPointAnomaly = 1;
+constexpr uint8_t kLogReset = 2;
+static_assert(std::endian::native == std::endian::little, "log doubles are copied as they lie");
+
+class LogWriter {
+ public:
+  void Start(std::string* out) {
+    out_ = out;
+    out_->clear();
+    out_->push_back(kLogFormatV1);
+    last_id_ = 0;
+    last_t_ = 0;
+    entries_ = 0;
+  }
+  void Point(uint64_t id, const ForecastPoint& p) {
+    Tag(p.anomaly ? kLogPointAnomaly : kLogPoint, id);
+    AppendVarint(ZigZag(static_cast<int64_t>(static_cast<uint64_t>(p.timestamp_ms) -
+                                             static_cast<uint64_t>(last_t_))),
+                 out_);
+    last_t_ = p.timestamp_ms;
+    const double values[kBlockFields] = {p.value, p.yhat, p.yhat_lower, p.yhat_upper,
+                                         p.anomaly_score};
+    out_->append(reinterpret_cast<const char*>(values), sizeof(values));
+  }
+  void Reset(uint64_t id) { Tag(kLogReset, id); }
+  size_t entries() const { return entries_; }
+
+ private:
+  void Tag(uint8_t tag, uint64_t id) {
+    out_->push_back(static_cast<char>(tag));
+    AppendVarint(ZigZag(static_cast<int64_t>(id - last_id_)), out_);
+    last_id_ = id;
+    ++entries_;
+  }
+
+  std::string* out_ = nullptr;
+  uint64_t last_id_ = 0;
+  int64_t last_t_ = 0;
+  size_t entries_ = 0;
+};
+
+// Calls point(id, p) and reset(id) for the entries of a log record in order;
+// false if the record is malformed.
+template <typename OnPoint, typename OnReset>
+bool ReadLogRecord(std::string_view record, OnPoint&& point, OnReset&& reset) {
+  if (record.empty() || record[0] != kLogFormatV1) return false;
+  record.remove_prefix(1);
+  uint64_t id = 0;
+  int64_t t = 0;
+  while (!record.empty()) {
+    const auto tag = static_cast<uint8_t>(record[0]);
+    record.remove_prefix(1);
+    uint64_t v = 0;
+    if (!ReadVarint(&record, &v)) return false;
+    id += static_cast<uint64_t>(UnZigZag(v));
+    if (tag == kLogReset) {
+      reset(id);
+      continue;
+    }
+    if (tag != kLogPoint && tag != kLogPointAnomaly) return false;
+    if (!ReadVarint(&record, &v) || record.size() < kBlockFields * 8) return false;
+    t = static_cast<int64_t>(static_cast<uint64_t>(t) + static_cast<uint64_t>(UnZigZag(v)));
+    double values[kBlockFields];
+    std::memcpy(values, record.data(), sizeof(values));
+    record.remove_prefix(sizeof(values));
+    ForecastPoint p;
+    p.timestamp_ms = t;
+    p.value = values[0];
+    p.yhat = values[1];
+    p.yhat_lower = values[2];
+    p.yhat_upper = values[3];
+    p.anomaly_score = values[4];
+    p.anomaly = tag == kLogPointAnomaly;
+    point(id, p);
+  }
+  return true;
+}
+
+enum class SealedEnd : uint8_t {
+  kUnknown,  // not looked up since Open
+  kNone,     // the series has no sealed block
+  kKnown,    // OpenSeries::sealed_end is the last sealed point's time
+};
+
+// The open block of one series and what a Write needs to know about its
+// sealed blocks. Owned by Store::Impl::open.
+struct OpenSeries {
+  uint64_t id = 0;
+  // Bitstream of enc.count() points; bytes past enc.bit_size() are garbage.
+  std::string bits;
+  BlockEncoder enc;
+  // How many points of `bits` (of *shadow while it is set) readers see: a
+  // Write's points become visible once they are on disk.
+  uint32_t published = 0;
+  // Set while an unfinished Write rewrites `bits` (an out-of-order point,
+  // a deletion): what readers see meanwhile, and what a failed Write
+  // restores.
+  std::unique_ptr<std::string> shadow;
+  SealedEnd sealed_state = SealedEnd::kUnknown;
+  int64_t sealed_end = 0;
+  // The log record of the oldest point in `bits`, 0 when empty; the open
+  // series with points form a list in this order (oldest first).
+  uint64_t first_seq = 0;
+  OpenSeries* older = nullptr;
+  OpenSeries* newer = nullptr;
+  // The last Write that touched this series, and its entry in
+  // Store::Impl::touched.
+  uint64_t touched_epoch = 0;
+  uint32_t touched_index = 0;
+
+  // Adds p (replacing a point with the same timestamp); true if it took the
+  // slow path (decoding and re-encoding the block).
+  bool Add(const ForecastPoint& p) {
+    if (enc.count() == 0 || p.timestamp_ms > enc.last_timestamp()) {
+      enc.Append(p, &bits);
+      return false;
+    }
+    std::vector<ForecastPoint> points;
+    DecodeBits(bits, enc.count(), &points);
+    auto it = std::lower_bound(
+        points.begin(), points.end(), p.timestamp_ms,
+        [](const ForecastPoint& a, int64_t t) { return a.timestamp_ms < t; });
+    if (it != points.end() && it->timestamp_ms == p.timestamp_ms) {
+      *it = p;
+    } else {
+      points.insert(it, p);
+    }
+    Reencode(points);
+    return true;
+  }
+
+  void Reencode(const std::vector<ForecastPoint>& points) {
+    enc = BlockEncoder();
+    for (const ForecastPoint& q : points) enc.Append(q, &bits);
+  }
+
+  void Empty() {
+    bits.clear();
+    bits.shrink_to_fit();
+    enc = BlockEncoder();
+  }
+};
+
+// What a Write changed in one series, to publish or undo it.
+struct Touched {
+  OpenSeries* s;
+  BlockEncoder saved_enc;
+  size_t saved_bytes;
+  SealedEnd saved_state;
+  int64_t saved_end;
+  bool created;
+  bool reset = false;  // emptied by a deletion during the Write
+  bool seal = false;   // to be emptied once the Write is on disk
+  SealedEnd new_state = SealedEnd::kUnknown;
+  int64_t new_end = 0;
+};
+
+}  // namespace
 
 // ---------------------------------------------------------------------------
 
@@ -258,6 +466,9 @@ struct Store::Impl {
   rocksdb::WriteOptions write_options;
   // Set by a failed write: RocksDB then refuses writes until resumed.
   std::atomic<bool> write_failed{false};
+  // Set once Open finished (the log was replayed): only then may the
+  // destructor seal the open blocks.
+  bool opened = false;
 
   // Appends to the run history are serialized so sequence numbers reach
   // RocksDB in order and each prune deletes a range no earlier prune did.
@@ -267,6 +478,30 @@ struct Store::Impl {
   // No run record older than this exists (the start of the next prune).
   uint64_t oldest_run ABSL_GUARDED_BY(runs_mu) = 1;
 
+  // Held for a whole Write (and Flush): log records are numbered, and open
+  // blocks changed, in the order the writes reach RocksDB, and a failed
+  // write can be undone.
+  absl::Mutex write_mu ABSL_ACQUIRED_BEFORE(mem_mu);
+  // Held by a Write while it changes open blocks (not during its disk
+  // write) and by readers while they copy one.
+  mutable absl::Mutex mem_mu;
+  absl::flat_hash_map<uint64_t, std::unique_ptr<OpenSeries>> open ABSL_GUARDED_BY(mem_mu);
+  // The open series with points, oldest first_seq first.
+  OpenSeries* oldest ABSL_GUARDED_BY(write_mu) = nullptr;
+  OpenSeries* newest ABSL_GUARDED_BY(write_mu) = nullptr;
+  uint64_t next_seq ABSL_GUARDED_BY(write_mu) = 1;
+  // Counts Apply calls, to know which series the current one touched.
+  uint64_t epoch ABSL_GUARDED_BY(write_mu) = 0;
+  // Log records below this are deleted (or being deleted by the next write).
+  uint64_t log_deleted_to ABSL_GUARDED_BY(write_mu) = 1;
+  uint64_t log_delete_to ABSL_GUARDED_BY(write_mu) = 1;
+  // Sizes of the records not deleted, oldest first, and their sum.
+  std::deque<std::pair<uint64_t, uint32_t>> live_log ABSL_GUARDED_BY(write_mu);
+  uint64_t live_log_bytes ABSL_GUARDED_BY(write_mu) = 0;
+  // Scratch reused across writes.
+  std::vector<Touched> touched ABSL_GUARDED_BY(write_mu);
+  std::string log_record ABSL_GUARDED_BY(write_mu);
+
   Impl() = default;
   Impl(const Impl&) = delete;
   Impl& operator=(const Impl&) = delete;
@@ -274,12 +509,13 @@ struct Store::Impl {
   ~Impl() {
     if (db == nullptr) return;
     // Best effort: a destructor cannot report. Callers wanting the status
-    // call Store::Flush first; the synced WAL covers a failed flush.
+    // call Store::Flush first; the log and the synced WAL cover a failure.
     // After a failed write RocksDB must not touch the broken WAL again; what
-    // was acknowledged is in it already.
+    // was acknowledged is in it (or in the log) already.
     if (!write_failed.load()) {
       db->FlushWAL(/*sync=*/true).PermitUncheckedError();
-      FlushAll().PermitUncheckedError();
+      const bool sealed = opened && SealAllAndFlush().ok();
+      if (!sealed && !write_failed.load()) FlushAll().PermitUncheckedError();
     }
     for (rocksdb::ColumnFamilyHandle* h : handles) {
       if (h != nullptr) db->DestroyColumnFamilyHandle(h).PermitUncheckedError();
@@ -302,6 +538,14 @@ struct Store::Impl {
     return db->Flush(flush, all);
   }
 
+  absl::Status SealAllAndFlush() {
+    WriteBatch::Rep empty;
+    // The first write seals everything; the second deletes the whole log.
+    if (absl::Status s = Apply(&empty, /*seal_all=*/true); !s.ok()) return s;
+    if (absl::Status s = Apply(&empty, /*seal_all=*/false); !s.ok()) return s;
+    return FromRocks(FlushAll(), absl::StrCat("cannot flush ", options.path));
+  }
+
   bool HasAnyKey() const {
     std::vector<rocksdb::ColumnFamilyHandle*> all = {default_cf};
     for (rocksdb::ColumnFamilyHandle* h : handles) {
@@ -317,19 +561,435 @@ struct Store::Impl {
     return false;
   }
 
-  // Adds to `write` the deletion of the labels, state and points of the
-  // series with this id key.
+  // Adds to `write` the deletion of the labels, state and sealed blocks of
+  // the series with this id key.
   rocksdb::Status DeleteSeriesKeys(std::string_view id_key, rocksdb::WriteBatch* write) {
     const rocksdb::Slice key(id_key.data(), id_key.size());
     rocksdb::Status s = write->Delete(handles[kSeries], key);
     if (s.ok()) s = write->Delete(handles[kState], key);
-    // Every point key of the series starts with its id key, and sorts before
+    // Every block key of the series starts with its id key, and sorts before
     // the next id's.
     const std::optional<uint64_t> id = DecodeIdKey(id_key);
-    if (s.ok() && id.has_value() && *id != std::numeric_limits<uint64_t>::max()) {
-      s = write->DeleteRange(handles[kPoints], key, EncodeIdKey(*id + 1));
+    if (s.ok() && id.has_value()) {
+      s = *id == std::numeric_limits<uint64_t>::max()
+              ? write->DeleteRange(handles[kBlocks], key, EncodePointKey(*id, kMaxTime) + '\0')
+              : write->DeleteRange(handles[kBlocks], key, EncodeIdKey(*id + 1));
     }
     return s;
+  }
+
+  static constexpr int64_t kMaxTime = std::numeric_limits<int64_t>::max();
+
+  // Read options confined to the blocks of one series. `upper` must outlive
+  // the iterator.
+  static rocksdb::ReadOptions SeriesRead(uint64_t id, std::string* upper,
+                                         rocksdb::Slice* upper_slice) {
+    rocksdb::ReadOptions read;
+    read.prefix_same_as_start = true;
+    if (id != std::numeric_limits<uint64_t>::max()) {
+      *upper = EncodeIdKey(id + 1);
+      *upper_slice = rocksdb::Slice(*upper);
+      read.iterate_upper_bound = upper_slice;
+    }
+    return read;
+  }
+
+  // Sets s's sealed_state from its last block on disk.
+  absl::Status LookUpSealedEnd(OpenSeries* s) {
+    std::string upper;
+    rocksdb::Slice upper_slice;
+    rocksdb::ReadOptions read = SeriesRead(s->id, &upper, &upper_slice);
+    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(read, handles[kBlocks]));
+    it->SeekForPrev(EncodePointKey(s->id, kMaxTime));
+    if (!it->status().ok()) return FromRocks(it->status(), "cannot read forecast blocks");
+    const std::optional<int64_t> end =
+        it->Valid() && it->key().starts_with(EncodeIdKey(s->id))
+            ? DecodePointKeyTime(View(it->key()))
+            : std::nullopt;
+    s->sealed_state = end.has_value() ? SealedEnd::kKnown : SealedEnd::kNone;
+    s->sealed_end = end.value_or(0);
+    return absl::OkStatus();
+  }
+
+  // Adds to `write` the sealing of t.s's open block; the block itself is
+  // emptied when the write is on disk.
+  absl::Status Seal(Touched& t, LogWriter& log, rocksdb::WriteBatch* write) {
+    OpenSeries* s = t.s;
+    if (s->enc.count() == 0) return absl::OkStatus();
+    if (s->sealed_state == SealedEnd::kUnknown) {
+      if (absl::Status st = LookUpSealedEnd(s); !st.ok()) return st;
+    }
+    t.seal = true;
+    log.Reset(s->id);
+    const int64_t cut = cutoff->Get();
+    const bool after_sealed = s->sealed_state == SealedEnd::kNone ||
+                              s->enc.first_timestamp() > s->sealed_end;
+    if (after_sealed && s->enc.first_timestamp() >= cut) {
+      // The common case: the block goes to disk as it is.
+      t.new_state = SealedEnd::kKnown;
+      t.new_end = s->enc.last_timestamp();
+      const std::string value = SealedBlockValue(s->enc, s->bits);
+      return FromRocks(
+          write->Put(handles[kBlocks], EncodePointKey(s->id, t.new_end), value),
+          "cannot build storage write");
+    }
+    // Points older than the last sealed one (written out of order, or the
+    // same times again), or expired points: merge with the sealed blocks
+    // they overlap, drop what expired, and write the result again.
+    std::vector<ForecastPoint> points;
+    DecodeBits(s->bits, s->enc.count(), &points);
+    if (!after_sealed) {
+      std::vector<ForecastPoint> sealed;
+      std::string upper;
+      rocksdb::Slice upper_slice;
+      rocksdb::ReadOptions read = SeriesRead(s->id, &upper, &upper_slice);
+      std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(read, handles[kBlocks]));
+      const std::string id_key = EncodeIdKey(s->id);
+      for (it->Seek(EncodePointKey(s->id, points.front().timestamp_ms));
+           it->Valid() && it->key().starts_with(id_key); it->Next()) {
+        if (!DecodeBlock(View(it->value()), &sealed)) {
+          return absl::DataLossError(absl::StrCat("forecast block of series ", s->id,
+                                                  " has an unknown format (written by a newer "
+                                                  "adapter?)"));
+        }
+        rocksdb::Status st = write->Delete(handles[kBlocks], it->key());
+        if (!st.ok()) return FromRocks(st, "cannot build storage write");
+      }
+      if (!it->status().ok()) return FromRocks(it->status(), "cannot read forecast blocks");
+      std::vector<ForecastPoint> merged;
+      merged.reserve(points.size() + sealed.size());
+      size_t i = 0;
+      for (const ForecastPoint& p : points) {
+        while (i < sealed.size() && sealed[i].timestamp_ms < p.timestamp_ms) {
+          merged.push_back(sealed[i++]);
+        }
+        if (i < sealed.size() && sealed[i].timestamp_ms == p.timestamp_ms) ++i;  // newer wins
+        merged.push_back(p);
+      }
+      merged.insert(merged.end(), sealed.begin() + static_cast<ptrdiff_t>(i), sealed.end());
+      points = std::move(merged);
+    }
+    points.erase(points.begin(),
+                 std::lower_bound(points.begin(), points.end(), cut,
+                                  [](const ForecastPoint& a, int64_t c) {
+                                    return a.timestamp_ms < c;
+                                  }));
+    if (points.empty()) {
+      // Everything expired; what is left on disk (if anything) is older.
+      t.new_state = after_sealed ? s->sealed_state : SealedEnd::kUnknown;
+      t.new_end = s->sealed_end;
+      return absl::OkStatus();
+    }
+    t.new_state = SealedEnd::kKnown;
+    t.new_end = points.back().timestamp_ms;
+    const size_t chunk = options.block_max_points;
+    for (size_t from = 0; from < points.size(); from += chunk) {
+      const std::vector<ForecastPoint> part(
+          points.begin() + static_cast<ptrdiff_t>(from),
+          points.begin() + static_cast<ptrdiff_t>(std::min(points.size(), from + chunk)));
+      rocksdb::Status st = write->Put(handles[kBlocks],
+                                      EncodePointKey(s->id, part.back().timestamp_ms),
+                                      EncodeBlock(part));
+      if (!st.ok()) return FromRocks(st, "cannot build storage write");
+    }
+    return absl::OkStatus();
+  }
+
+  void Unlink(OpenSeries* s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu) {
+    if (s->first_seq == 0) return;
+    (s->older != nullptr ? s->older->newer : oldest) = s->newer;
+    (s->newer != nullptr ? s->newer->older : newest) = s->older;
+    s->older = s->newer = nullptr;
+    s->first_seq = 0;
+  }
+
+  // first_seq must not be older than the newest's.
+  void LinkNewest(OpenSeries* s, uint64_t first_seq) ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu) {
+    s->first_seq = first_seq;
+    s->older = newest;
+    s->newer = nullptr;
+    (newest != nullptr ? newest->newer : oldest) = s;
+    newest = s;
+  }
+
+  // The index in `touched` of s's entry for this write, added on its
+  // first touch.
+  uint32_t Touch(OpenSeries* s, bool created) ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu) {
+    if (s->touched_epoch != epoch) {
+      s->touched_epoch = epoch;
+      s->touched_index = static_cast<uint32_t>(touched.size());
+      touched.push_back({s, s->enc, s->bits.size(), s->sealed_state, s->sealed_end, created});
+    }
+    return s->touched_index;
+  }
+
+  // Applies the batch: labels, state and deletions as RocksDB keys, points
+  // into open blocks plus one log record; seals full blocks (all of them
+  // when seal_all). All in one atomic RocksDB write.
+  absl::Status Apply(WriteBatch::Rep* rep, bool seal_all) ABSL_LOCKS_EXCLUDED(write_mu) {
+    absl::MutexLock write_lock(&write_mu);
+    if (write_failed.load(std::memory_order_relaxed)) {
+      // Busy while RocksDB's own recovery (retried every second) is at work;
+      // otherwise this flushes the memtables and starts a new WAL, and fails
+      // again while the disk is still full.
+      const rocksdb::Status resumed = db->Resume();
+      if (!resumed.ok() && !resumed.IsBusy()) {
+        return FromRocks(resumed,
+                         absl::StrCat("cannot write to ", options.path, " (failing since an "
+                                      "earlier write)"));
+      }
+    }
+    rocksdb::WriteBatch write(rep->records.size() + rep->points.size() * 48 + 64);
+    std::string_view rest = rep->records;
+    while (!rest.empty()) {
+      // The buffer was written by WriteBatch::Rep::Add, so sizes are trusted.
+      const auto column = static_cast<uint8_t>(rest[0]);
+      const std::string_view key = rest.substr(1, kIdKeySize);
+      rocksdb::Status s;
+      if (column == kDeleteSeries) {
+        rest.remove_prefix(1 + kIdKeySize);
+        s = DeleteSeriesKeys(key, &write);
+      } else {
+        uint32_t value_size = 0;
+        for (int i = 3; i >= 0; --i) {
+          value_size = (value_size << 8) | static_cast<unsigned char>(rest[1 + kIdKeySize + i]);
+        }
+        const std::string_view value = rest.substr(1 + kIdKeySize + 4, value_size);
+        rest.remove_prefix(1 + kIdKeySize + 4 + value_size);
+        s = write.Put(handles[column], rocksdb::Slice(key.data(), key.size()),
+                      rocksdb::Slice(value.data(), value.size()));
+      }
+      if (!s.ok()) return FromRocks(s, "cannot build storage write");
+    }
+    if (log_delete_to > log_deleted_to) {
+      const std::string to = EncodeIdKey(log_delete_to);
+      rocksdb::Status s = write.DeleteRange(handles[kLog], EncodeIdKey(log_deleted_to), to);
+      if (s.ok()) s = write.Put(default_cf, kLogStartKey, to);
+      if (!s.ok()) return FromRocks(s, "cannot build storage write");
+    }
+    const uint64_t seq = next_seq;
+    LogWriter log;
+    touched.clear();
+    ++epoch;
+    {
+      absl::MutexLock mem_lock(&mem_mu);
+      log.Start(&log_record);
+      absl::Status built = AddPoints(*rep, seal_all, log, &write);
+      if (built.ok() && log.entries() > 0) {
+        built = FromRocks(write.Put(handles[kLog], EncodeIdKey(seq), log_record),
+                          "cannot build storage write");
+      }
+      if (!built.ok()) {
+        Undo();
+        return built;
+      }
+    }
+    const bool logged = log.entries() > 0;
+    // Consumed even if the write fails: a write that fails after reaching
+    // the WAL may still be on disk.
+    if (logged) ++next_seq;
+    const uint64_t deleting_to = log_delete_to;
+    rocksdb::Status s = rocksdb::Status::OK();
+    if (write.Count() != 0) {
+      s = db->Write(write_options, &write);
+      write_failed.store(!s.ok(), std::memory_order_relaxed);
+    }
+    {
+      absl::MutexLock mem_lock(&mem_mu);
+      if (s.ok()) {
+        Commit(seq);
+      } else {
+        Undo();
+      }
+    }
+    if (!s.ok()) return FromRocks(s, absl::StrCat("cannot write to ", options.path));
+    log_deleted_to = std::max(log_deleted_to, deleting_to);
+    if (logged) {
+      live_log.emplace_back(seq, static_cast<uint32_t>(log_record.size()));
+      live_log_bytes += log_record.size();
+    }
+    // Records older than the oldest open point are sealed everywhere: the
+    // next write deletes them.
+    log_delete_to = oldest != nullptr ? oldest->first_seq : next_seq;
+    while (!live_log.empty() && live_log.front().first < log_delete_to) {
+      live_log_bytes -= live_log.front().second;
+      live_log.pop_front();
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status AddPoints(const WriteBatch::Rep& rep, bool seal_all, LogWriter& log,
+                         rocksdb::WriteBatch* write)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu, mem_mu) {
+    OpenSeries* last = nullptr;
+    for (const WriteBatch::Rep::PointOp& op : rep.points) {
+      if (last == nullptr || last->id != op.id) {
+        bool created = false;
+        std::unique_ptr<OpenSeries>& slot = open[op.id];
+        if (slot == nullptr) {
+          slot = std::make_unique<OpenSeries>();
+          slot->id = op.id;
+          created = true;
+        }
+        last = slot.get();
+        Touch(last, created);
+      }
+      OpenSeries* s = last;
+      if (op.is_delete) {
+        if (s->shadow == nullptr) s->shadow = std::make_unique<std::string>(s->bits);
+        s->Empty();
+        s->sealed_state = SealedEnd::kNone;
+        touched[s->touched_index].reset = true;
+        log.Reset(s->id);
+        continue;
+      }
+      if (s->enc.count() != 0 && op.point.timestamp_ms <= s->enc.last_timestamp() &&
+          s->shadow == nullptr) {
+        s->shadow = std::make_unique<std::string>(s->bits);
+      }
+      s->Add(op.point);
+      log.Point(s->id, op.point);
+    }
+    const size_t written = touched.size();
+    for (size_t i = 0; i < written; ++i) {
+      OpenSeries* s = touched[i].s;
+      if (seal_all || s->enc.count() >= options.block_max_points ||
+          s->enc.byte_size() >= options.block_max_bytes) {
+        if (absl::Status st = Seal(touched[i], log, write); !st.ok()) return st;
+      }
+    }
+    if (seal_all) {
+      for (auto& [id, s] : open) {
+        if (s->enc.count() == 0 || s->touched_epoch == epoch) continue;
+        Touch(s.get(), false);
+        if (absl::Status st = Seal(touched.back(), log, write); !st.ok()) return st;
+      }
+    } else if (live_log_bytes > options.max_log_bytes) {
+      // Series that stopped sending hold the log back: seal the oldest
+      // blocks, a bounded number per write.
+      constexpr int kMaxEarlySeals = 1024;
+      int sealed = 0;
+      for (OpenSeries* s = oldest; s != nullptr && sealed < kMaxEarlySeals; s = s->newer) {
+        Touched& t = touched[Touch(s, false)];
+        if (t.seal) continue;
+        if (absl::Status st = Seal(t, log, write); !st.ok()) return st;
+        ++sealed;
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  void Commit(uint64_t seq) ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu, mem_mu) {
+    for (Touched& t : touched) {
+      OpenSeries* s = t.s;
+      s->shadow.reset();
+      if (t.seal) {
+        s->Empty();
+        s->sealed_state = t.new_state;
+        s->sealed_end = t.new_end;
+        s->published = 0;
+        Unlink(s);
+        continue;
+      }
+      s->published = s->enc.count();
+      if (s->enc.count() == 0) {
+        Unlink(s);
+      } else if (t.reset || t.saved_enc.count() == 0) {
+        // Every point it holds came with this write.
+        Unlink(s);
+        LinkNewest(s, seq);
+      }
+    }
+    for (Touched& t : touched) {
+      if (t.s->enc.count() == 0 && t.reset) open.erase(t.s->id);
+    }
+    touched.clear();
+  }
+
+  void Undo() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu, mem_mu) {
+    for (Touched& t : touched) {
+      OpenSeries* s = t.s;
+      if (s->shadow != nullptr) {
+        s->bits = std::move(*s->shadow);
+        s->shadow.reset();
+      } else {
+        s->bits.resize(t.saved_bytes);
+      }
+      s->enc = t.saved_enc;
+      s->sealed_state = t.saved_state;
+      s->sealed_end = t.saved_end;
+    }
+    for (Touched& t : touched) {
+      if (t.created) open.erase(t.s->id);
+    }
+    touched.clear();
+  }
+
+  // Rebuilds the open blocks from the log records not deleted.
+  absl::Status ReplayLog() ABSL_LOCKS_EXCLUDED(write_mu, mem_mu) {
+    absl::MutexLock write_lock(&write_mu);
+    absl::MutexLock mem_lock(&mem_mu);
+    std::string start;
+    rocksdb::Status s = db->Get(rocksdb::ReadOptions(), default_cf, kLogStartKey, &start);
+    if (!s.ok() && !s.IsNotFound()) return FromRocks(s, "cannot read the log start");
+    const uint64_t first = s.ok() ? DecodeIdKey(start).value_or(1) : 1;
+    log_deleted_to = log_delete_to = next_seq = first;
+    rocksdb::ReadOptions read;
+    read.fill_cache = false;
+    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(read, handles[kLog]));
+    for (it->Seek(EncodeIdKey(first)); it->Valid(); it->Next()) {
+      const std::optional<uint64_t> seq = DecodeIdKey(View(it->key()));
+      const bool ok =
+          seq.has_value() &&
+          ReadLogRecord(
+              View(it->value()),
+              [&](uint64_t id, const ForecastPoint& p) {
+                std::unique_ptr<OpenSeries>& slot = open[id];
+                if (slot == nullptr) {
+                  slot = std::make_unique<OpenSeries>();
+                  slot->id = id;
+                }
+                if (slot->enc.count() == 0) slot->first_seq = *seq;
+                slot->Add(p);
+              },
+              [&](uint64_t id) {
+                auto found = open.find(id);
+                if (found != open.end()) {
+                  found->second->Empty();
+                  found->second->first_seq = 0;
+                }
+              });
+      if (!ok) {
+        return absl::DataLossError(absl::StrCat("log record ", seq.value_or(0), " in ",
+                                                options.path,
+                                                " is malformed; the database is damaged"));
+      }
+      live_log.emplace_back(*seq, static_cast<uint32_t>(it->value().size()));
+      live_log_bytes += it->value().size();
+      next_seq = *seq + 1;
+    }
+    if (!it->status().ok()) return FromRocks(it->status(), "cannot read the log");
+    std::vector<OpenSeries*> filled;
+    for (auto it2 = open.begin(); it2 != open.end();) {
+      OpenSeries* o = it2->second.get();
+      o->published = o->enc.count();
+      if (o->enc.count() == 0) {
+        open.erase(it2++);
+      } else {
+        filled.push_back(o);
+        ++it2;
+      }
+    }
+    std::sort(filled.begin(), filled.end(), [](const OpenSeries* a, const OpenSeries* b) {
+      return a->first_seq < b->first_seq;
+    });
+    for (OpenSeries* o : filled) LinkNewest(o, o->first_seq);
+    log_delete_to = oldest != nullptr ? oldest->first_seq : next_seq;
+    while (!live_log.empty() && live_log.front().first < log_delete_to) {
+      live_log_bytes -= live_log.front().second;
+      live_log.pop_front();
+    }
+    return absl::OkStatus();
   }
 
   // Sets next_run and oldest_run from the run records on disk.
@@ -355,7 +1015,6 @@ struct Store::Impl {
     return absl::OkStatus();
   }
 };
-
 Store::Store(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Store::~Store() = default;
 
@@ -372,7 +1031,7 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) 
     rocksdb::Status s = rocksdb::DB::ListColumnFamilies(db_options, path, &existing);
     if (!s.ok()) return FromRocksOpen(s, path);
     for (const std::string& name : existing) {
-      if (name != rocksdb::kDefaultColumnFamilyName &&
+      if (name != rocksdb::kDefaultColumnFamilyName && name != kV1PointsColumn &&
           std::find(kColumnNames.begin(), kColumnNames.end(), name) == kColumnNames.end()) {
         return ForeignDatabase(path, absl::StrCat("it has a column family \"", name, "\""));
       }
@@ -400,20 +1059,43 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) 
     descriptors.emplace_back(name, column_options(name));
   }
   std::vector<rocksdb::ColumnFamilyHandle*> opened;
+  rocksdb::ColumnFamilyHandle* v1_points = nullptr;
   rocksdb::Status s = rocksdb::DB::Open(db_options, path, descriptors, &opened, &impl->db);
   if (!s.ok()) return FromRocksOpen(s, path);
   for (rocksdb::ColumnFamilyHandle* h : opened) {
     const auto it = std::find(kColumnNames.begin(), kColumnNames.end(), h->GetName());
-    if (it == kColumnNames.end()) {
+    if (it != kColumnNames.end()) {
+      impl->handles[it - kColumnNames.begin()] = h;
+    } else if (h->GetName() == rocksdb::kDefaultColumnFamilyName) {
       impl->default_cf = h;
     } else {
-      impl->handles[it - kColumnNames.begin()] = h;
+      v1_points = h;  // only read for the marker check below
     }
   }
+  // Closes the version-1 column family before any return (the Impl does
+  // not know it).
+  struct CloseV1 {
+    rocksdb::DB* db;
+    rocksdb::ColumnFamilyHandle*& h;
+    ~CloseV1() {
+      if (h != nullptr) db->DestroyColumnFamilyHandle(h).PermitUncheckedError();
+    }
+  } close_v1{impl->db, v1_points};
 
   std::string marker;
   s = impl->db->Get(rocksdb::ReadOptions(), impl->default_cf, rocksdb::Slice(kMarkerKey), &marker);
   const bool has_marker = s.ok();
+  if (has_marker && marker == "1") {
+    // Not migrated: the adapter rebuilds the models from scratch in a new
+    // folder faster than a migration would rewrite weeks of points.
+    return absl::FailedPreconditionError(absl::StrCat(
+        "database at ", path,
+        " has format version 1 (a key per forecast point); this adapter reads version ",
+        kFormatVersion,
+        " (compressed blocks) and does not convert it: keep running the release that wrote it, "
+        "or move the folder away (or delete it) and start with an empty --storage.path (models "
+        "relearn, past forecasts are lost)"));
+  }
   if (has_marker && marker != kFormatVersion) {
     return absl::FailedPreconditionError(
         absl::StrCat("database at ", path, " has format version \"", marker,
@@ -440,55 +1122,25 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) 
                       rocksdb::Slice(kFormatVersion));
     if (!s.ok()) return FromRocksOpen(s, path);
   }
+  if (v1_points != nullptr) {
+    // Marked as ours, current version, with a "points" column family:
+    // nothing writes there any more.
+    return ForeignDatabase(path, "it has a column family \"points\" next to version 2 data");
+  }
   if (absl::Status runs = impl->LoadRunBounds(); !runs.ok()) return runs;
+  if (absl::Status log = impl->ReplayLog(); !log.ok()) return log;
+  impl->opened = true;
   return std::unique_ptr<Store>(new Store(std::move(impl)));
 }
 
 absl::Status Store::Write(WriteBatch* batch) {
   WriteBatch::Rep& rep = *batch->rep_;
   if (rep.count == 0) return absl::OkStatus();
-  rocksdb::WriteBatch write(rep.records.size() + rep.count * 8);
-  std::string_view rest = rep.records;
-  while (!rest.empty()) {
-    // The buffer was written by WriteBatch::Rep::Add, so sizes are trusted.
-    const auto column = static_cast<uint8_t>(rest[0]);
-    const size_t key_size = KeySize(column);
-    const std::string_view key = rest.substr(1, key_size);
-    rocksdb::Status s;
-    if (column == kDeleteSeries) {
-      rest.remove_prefix(1 + key_size);
-      s = impl_->DeleteSeriesKeys(key, &write);
-    } else {
-      uint32_t value_size = 0;
-      for (int i = 3; i >= 0; --i) {
-        value_size = (value_size << 8) | static_cast<unsigned char>(rest[1 + key_size + i]);
-      }
-      const std::string_view value = rest.substr(1 + key_size + 4, value_size);
-      rest.remove_prefix(1 + key_size + 4 + value_size);
-      s = write.Put(impl_->handles[column], rocksdb::Slice(key.data(), key.size()),
-                    rocksdb::Slice(value.data(), value.size()));
-    }
-    if (!s.ok()) {
-      batch->Clear();
-      return FromRocks(s, "cannot build storage write");
-    }
-  }
+  absl::Status status = impl_->Apply(&rep, /*seal_all=*/false);
   // Cleared whatever the outcome: a failed batch is the caller's to rebuild
   // (Prometheus resends the request), never to be applied twice.
   batch->Clear();
-  if (impl_->write_failed.load(std::memory_order_relaxed)) {
-    // Busy while RocksDB's own recovery (retried every second) is at work;
-    // otherwise this flushes the memtables and starts a new WAL, and fails
-    // again while the disk is still full.
-    const rocksdb::Status resumed = impl_->db->Resume();
-    if (!resumed.ok() && !resumed.IsBusy()) {
-      return FromRocks(resumed, absl::StrCat("cannot write to ", impl_->options.path,
-                                             " (failing since an earlier write)"));
-    }
-  }
-  const rocksdb::Status s = impl_->db->Write(impl_->write_options, &write);
-  impl_->write_failed.store(!s.ok(), std::memory_order_relaxed);
-  return FromRocks(s, absl::StrCat("cannot write to ", impl_->options.path));
+  return status;
 }
 
 absl::StatusOr<std::string> Store::GetState(uint64_t id) const {
@@ -535,26 +1187,69 @@ absl::Status Store::ScanPoints(uint64_t id, int64_t start_ms, int64_t end_ms,
                                const std::function<bool(const ForecastPoint&)>& fn) const {
   const int64_t start = std::max(start_ms, impl_->cutoff->Get());
   if (start > end_ms) return absl::OkStatus();
-  const std::string lower = EncodePointKey(id, start);
-  // The smallest key after (id, end_ms): the bound is exclusive.
-  std::string upper = EncodePointKey(id, end_ms);
-  upper.push_back('\0');
-  const rocksdb::Slice upper_bound(upper);
-  rocksdb::ReadOptions read;
-  read.iterate_upper_bound = &upper_bound;
-  read.prefix_same_as_start = true;
-  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(read, impl_->handles[kPoints]));
-  for (it->Seek(lower); it->Valid(); it->Next()) {
-    ForecastPoint point;
-    point.timestamp_ms = DecodePointKeyTime(View(it->key())).value_or(0);
-    if (!DecodePointValue(View(it->value()), &point)) {
-      return absl::DataLossError(
-          absl::StrCat("forecast point of series ", id, " at ", point.timestamp_ms,
-                       " has an unknown format (written by a newer adapter?)"));
+  std::string upper;
+  rocksdb::Slice upper_slice;
+  const rocksdb::ReadOptions read = Impl::SeriesRead(id, &upper, &upper_slice);
+  std::unique_ptr<rocksdb::Iterator> it;
+  std::string open_bits;
+  uint32_t open_count = 0;
+  {
+    // The iterator and the open block are taken together: a seal that is
+    // on disk is also gone from memory only after this lock is released by
+    // the writer, so a point may be seen twice (deduplicated below) but
+    // never missed.
+    absl::ReaderMutexLock lock(&impl_->mem_mu);
+    it.reset(impl_->db->NewIterator(read, impl_->handles[kBlocks]));
+    const auto found = impl_->open.find(id);
+    if (found != impl_->open.end()) {
+      const OpenSeries& s = *found->second;
+      open_bits = s.shadow != nullptr ? *s.shadow : s.bits;
+      open_count = s.published;
     }
-    if (!fn(point)) break;
   }
-  return FromRocks(it->status(), "cannot read forecast points");
+  std::vector<ForecastPoint> open;
+  if (open_count > 0 && !DecodeBits(open_bits, open_count, &open)) {
+    return absl::InternalError(absl::StrCat("open block of series ", id, " does not decode"));
+  }
+  // Open points are newer writes than sealed ones: at equal times they win.
+  auto next_open = std::lower_bound(
+      open.begin(), open.end(), start,
+      [](const ForecastPoint& a, int64_t t) { return a.timestamp_ms < t; });
+  const auto open_end = std::upper_bound(
+      next_open, open.end(), end_ms,
+      [](int64_t t, const ForecastPoint& a) { return t < a.timestamp_ms; });
+  const std::string id_key = EncodeIdKey(id);
+  std::vector<ForecastPoint> block;
+  bool more = true;
+  // Blocks are keyed by their last point's time and never overlap: the
+  // first with a last point at or after `start` is where the range begins.
+  for (it->Seek(EncodePointKey(id, start)); more && it->Valid() && it->key().starts_with(id_key);
+       it->Next()) {
+    block.clear();
+    if (!DecodeBlock(View(it->value()), &block)) {
+      return absl::DataLossError(absl::StrCat(
+          "forecast block of series ", id, " ending at ",
+          DecodePointKeyTime(View(it->key())).value_or(0),
+          " has an unknown format (written by a newer adapter?)"));
+    }
+    for (const ForecastPoint& p : block) {
+      if (p.timestamp_ms < start) continue;
+      if (p.timestamp_ms > end_ms) {
+        more = false;
+        break;
+      }
+      while (next_open != open_end && next_open->timestamp_ms < p.timestamp_ms) {
+        if (!fn(*next_open++)) return absl::OkStatus();
+      }
+      if (next_open != open_end && next_open->timestamp_ms == p.timestamp_ms) continue;
+      if (!fn(p)) return absl::OkStatus();
+    }
+  }
+  if (!it->status().ok()) return FromRocks(it->status(), "cannot read forecast points");
+  while (next_open != open_end) {
+    if (!fn(*next_open++)) break;
+  }
+  return absl::OkStatus();
 }
 
 absl::Status Store::PutLock(std::string_view key, std::string_view value) {
@@ -650,8 +1345,6 @@ uint64_t Store::SizeBytes() const {
   return total;
 }
 
-absl::Status Store::Flush() {
-  return FromRocks(impl_->FlushAll(), absl::StrCat("cannot flush ", impl_->options.path));
-}
+absl::Status Store::Flush() { return impl_->SealAllAndFlush(); }
 
 }  // namespace kad::storage

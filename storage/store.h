@@ -1,7 +1,11 @@
 // The RocksDB that holds everything the adapter must not forget:
 //   series  id -> output label set (opaque bytes, written by the adapter)
 //   state   id -> the latest model checkpoint of that series (opaque bytes)
-//   points  (id, t) -> ForecastPoint, dropped after the retention
+//   blocks  (id, time of the block's last point) -> a compressed block of
+//           that series' forecast points (storage/block_codec.h), dropped
+//           once its last point is older than the retention
+//   log     sequence number -> the points of one Write, kept until all of
+//           them live in sealed blocks (replayed at Open)
 //   locks   activity lock key -> value (opaque bytes, written by the
 //           activity engine)
 //   runs    sequence number -> activity run record (opaque bytes), bounded
@@ -11,8 +15,17 @@
 // kill -9 (the RocksDB WAL is written before it returns; `sync_writes` adds
 // an fsync for power loss).
 //
+// Points are not a key each: every series has an open block in memory that
+// Write appends to; a block is sealed into one `blocks` key when it holds
+// `block_max_points` points or `block_max_bytes` bytes, on Flush and at
+// close. Durability comes from the log: each Write puts one record with all
+// its points; records are deleted once every point in them is sealed, and
+// the rest are replayed into the open blocks at Open.
+//
 // Thread-safe: Write, Scan*, ForEach* and the lock and run methods may be
-// called concurrently.
+// called concurrently. Writes are applied one at a time (one mutex for the
+// whole Write); readers only wait while a Write changes the open blocks in
+// memory, never during its disk write.
 #pragma once
 
 #include <cstdint>
@@ -52,6 +65,17 @@ struct StoreOptions {
   // one line each, from any thread. They are not written to a LOG file in
   // the data folder: a full disk would break that file first.
   std::function<void(std::string_view line)> log;
+  // Default: 120. An open block is sealed (written as one key) once it holds
+  // this many points...
+  uint32_t block_max_points = 120;
+  // Default: 512. ...or this many compressed bytes, whichever comes first:
+  // the open blocks are RAM per series (about 25-35 bytes per point for
+  // noisy forecasts, far less for steady ones).
+  uint32_t block_max_bytes = 512;
+  // Default: 256 MiB. When the log of points not yet sealed exceeds this,
+  // the oldest open blocks (series that stopped sending) are sealed early.
+  // Bounds the disk the log takes and the replay at Open.
+  uint64_t max_log_bytes = uint64_t{256} << 20;
 
   absl::Status Validate() const;
 };
@@ -135,7 +159,8 @@ class Store {
   // Bytes on disk (SST files plus live WAL).
   uint64_t SizeBytes() const;
 
-  // Flushes memtables to SST files (clean shutdown, faster restart).
+  // Seals every open block and flushes memtables to SST files (clean
+  // shutdown, faster restart).
   absl::Status Flush();
 
  private:

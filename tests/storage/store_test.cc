@@ -13,6 +13,8 @@
 #include <functional>
 #include <limits>
 #include <map>
+#include <random>
+#include <atomic>
 #include <memory>
 #include <string>
 #include <thread>
@@ -22,6 +24,7 @@
 #include "gtest/gtest.h"
 #include "rocksdb/db.h"
 #include "rocksdb/options.h"
+#include "storage/block_codec.h"
 #include "storage/codec.h"
 #include "storage/retention_filter.h"
 
@@ -379,7 +382,7 @@ TEST(RetentionFilter, CompactionDropsOnlyPointsOlderThanTheCutoff) {
   rocksdb::DB* raw = nullptr;
   ASSERT_TRUE(rocksdb::DB::Open(options, dir.path(), &raw).ok());
   std::unique_ptr<rocksdb::DB> db(raw);
-  const std::string value = EncodePointValue(Point(0, 1));
+  const std::string value = EncodeBlock({Point(0, 1)});
   for (int64_t t = -3; t <= 3; ++t) {
     ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), EncodePointKey(9, t), value).ok());
   }
@@ -407,7 +410,7 @@ TEST(RetentionFilter, CompactionDropsOnlyPointsOlderThanTheCutoff) {
 // reports each acknowledged i through a pipe, SIGKILLs the child after
 // `acks_before_kill` acknowledgements, and returns the last acknowledged i
 // (-1, with a test failure, if the child did not get that far).
-int32_t WriteUntilKilled(const std::string& path, int32_t count, int acks_before_kill,
+int32_t WriteUntilKilled(const StoreOptions& options, int32_t count, int acks_before_kill,
                          const std::function<bool(Store&, int32_t)>& write_one) {
   int fds[2];
   if (pipe(fds) != 0) {
@@ -417,7 +420,7 @@ int32_t WriteUntilKilled(const std::string& path, int32_t count, int acks_before
   const pid_t child = fork();
   if (child == 0) {
     close(fds[0]);
-    absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(OptionsFor(path));
+    absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(options);
     if (!store.ok()) _exit(2);
     for (int32_t i = 0; i < count; ++i) {
       if (!write_one(**store, i)) _exit(3);
@@ -455,7 +458,7 @@ TEST(Store, AcknowledgedWritesSurviveKill9) {
   WriteBatch batch;
   batch.PutSeries(1, "series");
   const int32_t last_ack =
-      WriteUntilKilled(dir.path(), kBatches, kAcksBeforeKill, [&batch](Store& store, int32_t b) {
+      WriteUntilKilled(OptionsFor(dir.path()), kBatches, kAcksBeforeKill, [&batch](Store& store, int32_t b) {
         batch.PutState(1, std::to_string(b));
         for (int i = 0; i < kPointsPerBatch; ++i) {
           batch.PutPoint(1, Point(int64_t{b} * kPointsPerBatch + i, b));
@@ -705,7 +708,7 @@ TEST(StoreLocks, AcknowledgedLocksSurviveKill9) {
   constexpr int kAcksBeforeKill = 300;
   TempDir dir;
   const int32_t last_ack = WriteUntilKilled(
-      dir.path(), kLocks, kAcksBeforeKill,
+      OptionsFor(dir.path()), kLocks, kAcksBeforeKill,
       [](Store& store, int32_t i) { return store.PutLock(EncodeIdKey(i), "locked").ok(); });
   ASSERT_GE(last_ack, kAcksBeforeKill - 1);
 
@@ -718,10 +721,9 @@ TEST(StoreLocks, AcknowledgedLocksSurviveKill9) {
   }
 }
 
-// Writes what Store::Open wrote before locks and runs existed: the series,
-// state and points column families plus the format marker, here with one
-// series in it.
-void CreateDatabaseWithoutLocksAndRuns(const std::string& path) {
+// Writes what a version-1 Store::Open wrote: the series, state and points
+// column families plus the format marker, here with one series and point.
+void CreateVersion1Database(const std::string& path) {
   rocksdb::DBOptions options;
   options.create_if_missing = true;
   options.create_missing_column_families = true;
@@ -737,6 +739,7 @@ void CreateDatabaseWithoutLocksAndRuns(const std::string& path) {
   synced.sync = true;
   ASSERT_TRUE(db->Put(synced, handles[0], "kad:format", "1").ok());
   ASSERT_TRUE(db->Put(synced, handles[1], EncodeIdKey(5), "labels-5").ok());
+  ASSERT_TRUE(db->Put(synced, handles[3], EncodePointKey(5, 1000), std::string(42, '\1')).ok());
   for (rocksdb::ColumnFamilyHandle* h : handles) {
     db->DestroyColumnFamilyHandle(h);
   }
@@ -750,24 +753,26 @@ std::vector<std::string> ColumnFamilies(const std::string& path) {
   return names;
 }
 
-TEST(StoreOpen, UpgradesADatabaseWrittenBeforeLocksAndRuns) {
+// Version 1 (a key per point) is refused, not migrated, with a message
+// saying what to do; the folder is left as it was.
+TEST(StoreOpen, RefusesAVersion1DatabaseSayingWhatToDo) {
   TempDir dir;
-  CreateDatabaseWithoutLocksAndRuns(dir.path());
-  {
-    std::unique_ptr<Store> store = OpenOrDie(OptionsFor(dir.path()));
-    ASSERT_NE(store, nullptr);
-    EXPECT_EQ(AllSeries(*store), (std::vector<SeriesRow>{{5, "labels-5", ""}}));
-    EXPECT_TRUE(AllLocks(*store).empty());
-    EXPECT_TRUE(AllRuns(*store).empty());
-    ASSERT_TRUE(store->PutLock("k", "v").ok());
-    AppendRunOrDie(*store, "first run", 5);
-  }
+  CreateVersion1Database(dir.path());
+  absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(OptionsFor(dir.path()));
+  EXPECT_EQ(store.status().code(), absl::StatusCode::kFailedPrecondition) << store.status();
+  EXPECT_NE(store.status().message().find("version 1"), absl::string_view::npos);
+  EXPECT_NE(store.status().message().find("--storage.path"), absl::string_view::npos);
   EXPECT_EQ(ColumnFamilies(dir.path()),
-            (std::vector<std::string>{"default", "locks", "points", "runs", "series", "state"}));
-  std::unique_ptr<Store> store = OpenOrDie(OptionsFor(dir.path()));
-  ASSERT_NE(store, nullptr);
-  EXPECT_EQ(AllLocks(*store), (std::vector<Record>{{"k", "v"}}));
-  EXPECT_EQ(AllRuns(*store), (std::vector<std::pair<uint64_t, std::string>>{{1, "first run"}}));
+            (std::vector<std::string>{"default", "points", "series", "state"}));
+}
+
+TEST(StoreOpen, CreatesEveryColumnFamilyOnce) {
+  TempDir dir;
+  { ASSERT_NE(OpenOrDie(OptionsFor(dir.path())), nullptr); }
+  { ASSERT_NE(OpenOrDie(OptionsFor(dir.path())), nullptr); }
+  EXPECT_EQ(ColumnFamilies(dir.path()), (std::vector<std::string>{"blocks", "default", "locks",
+                                                                  "log", "runs", "series",
+                                                                  "state"}));
 }
 
 // Column family names alone do not make a database ours: with data and no
@@ -793,6 +798,362 @@ TEST(StoreOpen, RefusesARocksDbThatOnlySharesColumnFamilyNames) {
   absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(OptionsFor(dir.path()));
   EXPECT_EQ(store.status().code(), absl::StatusCode::kFailedPrecondition) << store.status();
   EXPECT_EQ(ColumnFamilies(dir.path()), (std::vector<std::string>{"default", "locks"}));
+}
+
+
+// ---------------------------------------------------------------------------
+// Compressed blocks and the log.
+
+StoreOptions SmallBlocks(const std::string& path, uint32_t max_points) {
+  StoreOptions options = OptionsFor(path);
+  options.block_max_points = max_points;
+  options.block_max_bytes = 1 << 20;
+  return options;
+}
+
+using RawColumn = std::vector<std::pair<std::string, std::string>>;
+
+// Every key of every column family of the database at `path`, read with
+// plain RocksDB (replaying its WAL, as after a kill).
+std::map<std::string, RawColumn> RawColumns(const std::string& path) {
+  std::map<std::string, RawColumn> out;
+  std::vector<std::string> names;
+  EXPECT_TRUE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), path, &names).ok());
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  for (const std::string& name : names) {
+    descriptors.emplace_back(name, rocksdb::ColumnFamilyOptions());
+  }
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* db = nullptr;
+  rocksdb::Status s =
+      rocksdb::DB::OpenForReadOnly(rocksdb::DBOptions(), path, descriptors, &handles, &db);
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  if (!s.ok()) return out;
+  for (rocksdb::ColumnFamilyHandle* h : handles) {
+    RawColumn& column = out[h->GetName()];
+    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), h));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      column.emplace_back(it->key().ToString(), it->value().ToString());
+    }
+    db->DestroyColumnFamilyHandle(h);
+  }
+  delete db;
+  return out;
+}
+
+void ExpectSamePoints(const std::vector<ForecastPoint>& want,
+                      const std::vector<ForecastPoint>& got) {
+  ASSERT_EQ(Times(want), Times(got));
+  for (size_t i = 0; i < want.size(); ++i) {
+    EXPECT_EQ(want[i].value, got[i].value) << "t=" << want[i].timestamp_ms;
+    EXPECT_EQ(want[i].yhat, got[i].yhat);
+    EXPECT_EQ(want[i].yhat_lower, got[i].yhat_lower);
+    EXPECT_EQ(want[i].yhat_upper, got[i].yhat_upper);
+    EXPECT_EQ(want[i].anomaly_score, got[i].anomaly_score);
+    EXPECT_EQ(want[i].anomaly, got[i].anomaly);
+  }
+}
+
+bool StrictlyIncreasing(const std::vector<ForecastPoint>& points) {
+  for (size_t i = 1; i < points.size(); ++i) {
+    if (points[i].timestamp_ms <= points[i - 1].timestamp_ms) return false;
+  }
+  return true;
+}
+
+TEST(StoreBlocks, FullBlocksBecomeOneKeyEachAndCloseEmptiesTheLog) {
+  TempDir dir;
+  const StoreOptions options = SmallBlocks(dir.path(), 10);
+  std::vector<ForecastPoint> written;
+  {
+    std::unique_ptr<Store> store = OpenOrDie(options);
+    WriteBatch batch;
+    for (int64_t t = 0; t < 95; ++t) {
+      written.push_back(Point(t * 15000, static_cast<double>(t) * 0.25));
+      batch.PutPoint(3, written.back());
+      if (t % 7 == 6) WriteOrDie(*store, batch);
+    }
+    WriteOrDie(*store, batch);
+    ExpectSamePoints(written, Scan(*store, 3));
+  }
+  std::map<std::string, RawColumn> raw = RawColumns(dir.path());
+  EXPECT_TRUE(raw["log"].empty()) << raw["log"].size() << " log records after a clean close";
+  const RawColumn& blocks = raw["blocks"];
+  // Sealed at the end of the write that fills them: 14 points (two writes
+  // of 7) each, and what was open at close.
+  EXPECT_EQ(blocks.size(), 7u);
+  size_t points = 0;
+  for (const auto& [key, value] : blocks) {
+    std::vector<ForecastPoint> block;
+    ASSERT_TRUE(DecodeBlock(value, &block));
+    EXPECT_EQ(DecodePointKeyTime(key), block.back().timestamp_ms);  // keyed by the last point
+    points += block.size();
+  }
+  EXPECT_EQ(points, written.size());
+  std::unique_ptr<Store> store = OpenOrDie(options);
+  ExpectSamePoints(written, Scan(*store, 3));
+  ExpectSamePoints({written.begin() + 10, written.begin() + 31},
+                   Scan(*store, 3, written[10].timestamp_ms, written[30].timestamp_ms));
+}
+
+// A reference of what ScanPoints must return, driven through random writes:
+// in order and out of order, overwrites, deletions, with reopens.
+TEST(StoreBlocks, MatchesAModelThroughSealsOverwritesDeletionsAndReopens) {
+  TempDir dir;
+  StoreOptions options = SmallBlocks(dir.path(), 6);
+  options.block_max_bytes = 150;
+  std::map<uint64_t, std::map<int64_t, ForecastPoint>> model;
+  std::map<uint64_t, int64_t> last_t;
+  std::mt19937_64 rng(7);
+  std::unique_ptr<Store> store = OpenOrDie(options);
+  auto check_all = [&](const std::string& when) {
+    for (uint64_t id = 0; id < 6; ++id) {
+      SCOPED_TRACE(when + " series " + std::to_string(id));
+      std::vector<ForecastPoint> want;
+      for (const auto& [t, p] : model[id]) want.push_back(p);
+      ExpectSamePoints(want, Scan(*store, id));
+      if (want.empty()) continue;
+      const int64_t from = want[rng() % want.size()].timestamp_ms - 1 + rng() % 3;
+      const int64_t to = from + static_cast<int64_t>(rng() % 2000);
+      std::vector<ForecastPoint> part;
+      for (const ForecastPoint& p : want) {
+        if (p.timestamp_ms >= from && p.timestamp_ms <= to) part.push_back(p);
+      }
+      ExpectSamePoints(part, Scan(*store, id, from, to));
+    }
+  };
+  for (int round = 0; round < 300; ++round) {
+    WriteBatch batch;
+    const int ops = 1 + static_cast<int>(rng() % 20);
+    for (int i = 0; i < ops; ++i) {
+      const uint64_t id = rng() % 6;
+      const uint64_t kind = rng() % 100;
+      if (kind < 2) {
+        batch.DeleteSeries(id);
+        model.erase(id);
+        continue;
+      }
+      int64_t t;
+      if (kind < 85 || model[id].empty()) {
+        t = (last_t[id] += 1 + static_cast<int64_t>(rng() % 100));
+      } else {
+        // Out of order: an existing time (overwrite) or one between.
+        auto it = model[id].begin();
+        std::advance(it, static_cast<ptrdiff_t>(rng() % model[id].size()));
+        t = it->first - static_cast<int64_t>(rng() % 2);
+      }
+      const ForecastPoint p = Point(t, static_cast<double>(rng() % 1000) / 8);
+      batch.PutPoint(id, p);
+      model[id][t] = p;
+    }
+    WriteOrDie(*store, batch);
+    if (round % 10 == 0) check_all("round " + std::to_string(round));
+    if (round % 37 == 36) {
+      store.reset();
+      store = OpenOrDie(options);
+      check_all("reopen after round " + std::to_string(round));
+    }
+  }
+  check_all("end");
+}
+
+// Children write batches that touch 20 of 50 series, 3 points each, with
+// blocks of 7 points, so seals happen in nearly every batch; the kill lands
+// between seals. Every acknowledged point is there exactly once, and the
+// batch in flight is all or nothing.
+TEST(Store, AcknowledgedWritesSurviveKill9BetweenBlockSeals) {
+  constexpr int kSeries = 50;
+  constexpr int kSeriesPerBatch = 20;
+  constexpr int kPointsPerSeries = 3;
+  TempDir dir;
+  const StoreOptions options = SmallBlocks(dir.path(), 7);
+  auto series_of = [](int32_t b, int k) {
+    return static_cast<uint64_t>((b * 7 + k) % kSeries);
+  };
+  WriteBatch batch;
+  const int32_t last_ack =
+      WriteUntilKilled(options, 100000, 400, [&](Store& store, int32_t b) {
+        for (int k = 0; k < kSeriesPerBatch; ++k) {
+          for (int j = 0; j < kPointsPerSeries; ++j) {
+            batch.PutPoint(series_of(b, k), Point(int64_t{b} * 10 + j, b));
+          }
+        }
+        return store.Write(&batch).ok();
+      });
+  ASSERT_GE(last_ack, 399);
+  for (int reopen = 0; reopen < 2; ++reopen) {
+    SCOPED_TRACE(reopen == 0 ? "after the kill" : "after a clean reopen");
+    std::unique_ptr<Store> store = OpenOrDie(options);
+    ASSERT_NE(store, nullptr);
+    std::map<int64_t, int> points_per_batch;
+    for (uint64_t id = 0; id < kSeries; ++id) {
+      const std::vector<ForecastPoint> points = Scan(*store, id);
+      ASSERT_TRUE(StrictlyIncreasing(points)) << "series " << id;
+      for (const ForecastPoint& p : points) {
+        const int64_t b = p.timestamp_ms / 10;
+        ASSERT_EQ(p.value, static_cast<double>(b));
+        bool in_batch = false;
+        for (int k = 0; k < kSeriesPerBatch; ++k) in_batch |= series_of(b, k) == id;
+        ASSERT_TRUE(in_batch) << "series " << id << " has a point of batch " << b;
+        ++points_per_batch[b];
+      }
+    }
+    for (int64_t b = 0; b <= last_ack; ++b) {
+      ASSERT_EQ(points_per_batch[b], kSeriesPerBatch * kPointsPerSeries)
+          << "acknowledged batch " << b << " of " << last_ack;
+    }
+    ASSERT_LE(points_per_batch.size(), static_cast<size_t>(last_ack) + 2);
+    for (const auto& [b, count] : points_per_batch) {
+      EXPECT_EQ(count, kSeriesPerBatch * kPointsPerSeries) << "batch " << b;
+    }
+  }
+}
+
+TEST(StoreBlocks, DeleteSeriesRemovesSealedOpenAndLoggedPoints) {
+  TempDir dir;
+  const StoreOptions options = SmallBlocks(dir.path(), 5);
+  // Series 2 gets sealed blocks and an open block; the deletion comes with a
+  // point before it (gone) and one after it (kept), in the same batch.
+  auto fill = [](Store& store) {
+    WriteBatch batch;
+    for (int64_t t = 0; t < 23; ++t) {
+      batch.PutPoint(1, Point(t, 1));
+      batch.PutPoint(2, Point(t, 2));
+      if (t % 4 == 3) {
+        if (!store.Write(&batch).ok()) return false;
+      }
+    }
+    if (!store.Write(&batch).ok()) return false;
+    batch.PutSeries(2, "labels");
+    batch.PutPoint(2, Point(100, 2));
+    batch.DeleteSeries(2);
+    batch.PutPoint(2, Point(200, 2));
+    return store.Write(&batch).ok();
+  };
+  std::vector<int64_t> all;
+  for (int64_t t = 0; t < 23; ++t) all.push_back(t);
+  {
+    std::unique_ptr<Store> store = OpenOrDie(options);
+    ASSERT_TRUE(fill(*store));
+    EXPECT_EQ(Times(Scan(*store, 2)), (std::vector<int64_t>{200}));
+    EXPECT_EQ(Times(Scan(*store, 1)), all);
+  }
+  {
+    std::unique_ptr<Store> store = OpenOrDie(options);
+    EXPECT_EQ(Times(Scan(*store, 2)), (std::vector<int64_t>{200}));
+    EXPECT_EQ(Times(Scan(*store, 1)), all);
+    EXPECT_TRUE(AllSeries(*store).empty());
+  }
+  // The same, killed right after: the deletion is replayed from the log.
+  TempDir killed;
+  const StoreOptions killed_options = SmallBlocks(killed.path(), 5);
+  const int32_t last_ack = WriteUntilKilled(killed_options, 2, 1, [&](Store& store, int32_t i) {
+    if (i == 0) return fill(store);
+    WriteBatch batch;
+    batch.PutPoint(3, Point(0, 3));
+    return store.Write(&batch).ok();
+  });
+  ASSERT_GE(last_ack, 0);
+  std::unique_ptr<Store> store = OpenOrDie(killed_options);
+  EXPECT_EQ(Times(Scan(*store, 2)), (std::vector<int64_t>{200}));
+  EXPECT_EQ(Times(Scan(*store, 1)), all);
+}
+
+TEST(StoreBlocks, RetentionDropsSealedBlocksWhoseLastPointExpired) {
+  TempDir dir;
+  StoreOptions options = SmallBlocks(dir.path(), 5);
+  options.retention_ms = 1000;
+  {
+    std::unique_ptr<Store> store = OpenOrDie(options);
+    WriteBatch batch;
+    // Blocks end at 400, 900, 1400 and 1900.
+    for (int64_t t = 0; t < 2000; t += 100) {
+      batch.PutPoint(1, Point(t, 1));
+      if (t % 500 == 400) WriteOrDie(*store, batch);
+    }
+    store->SetRetentionNow(2150);  // cutoff 1150
+    std::vector<int64_t> live;
+    for (int64_t t = 1200; t < 2000; t += 100) live.push_back(t);
+    EXPECT_EQ(Times(Scan(*store, 1)), live);
+    ASSERT_TRUE(store->Flush().ok());
+  }
+  EXPECT_EQ(RawColumns(dir.path())["blocks"].size(), 2u);
+  // Reopened without a "now": the block that straddles the cutoff is whole.
+  options.retention_ms = kMax;
+  std::unique_ptr<Store> store = OpenOrDie(options);
+  std::vector<int64_t> kept;
+  for (int64_t t = 1000; t < 2000; t += 100) kept.push_back(t);
+  EXPECT_EQ(Times(Scan(*store, 1)), kept);
+}
+
+// A series that stops sending would keep every later log record alive;
+// past max_log_bytes the oldest open blocks are sealed early.
+TEST(StoreBlocks, SealsStaleSeriesEarlyWhenTheLogGrows) {
+  TempDir dir;
+  StoreOptions options = SmallBlocks(dir.path(), 1000);
+  options.max_log_bytes = 4096;
+  const int32_t last_ack = WriteUntilKilled(options, 1000, 400, [](Store& store, int32_t i) {
+    WriteBatch batch;
+    batch.PutPoint(i == 0 ? 1 : 2, Point(i, 1));
+    return store.Write(&batch).ok();
+  });
+  ASSERT_GE(last_ack, 399);
+  std::map<std::string, RawColumn> raw = RawColumns(dir.path());
+  size_t log_bytes = 0;
+  for (const auto& [key, value] : raw["log"]) log_bytes += value.size();
+  EXPECT_LT(log_bytes, 2 * options.max_log_bytes);
+  ASSERT_FALSE(raw["blocks"].empty());
+  EXPECT_EQ(raw["blocks"].front().first, EncodePointKey(1, 0));  // the stale series, sealed
+  std::unique_ptr<Store> store = OpenOrDie(options);
+  EXPECT_EQ(Times(Scan(*store, 1)), (std::vector<int64_t>{0}));
+  EXPECT_GE(Scan(*store, 2).size(), static_cast<size_t>(last_ack));
+  EXPECT_TRUE(StrictlyIncreasing(Scan(*store, 2)));
+}
+
+TEST(StoreBlocks, ConcurrentWritersAndReadersSeeOrderedCompleteSeries) {
+  constexpr int kWriters = 2;
+  constexpr uint64_t kSeriesPerWriter = 40;
+  constexpr int kBatches = 150;
+  TempDir dir;
+  std::unique_ptr<Store> store = OpenOrDie(SmallBlocks(dir.path(), 9));
+  std::atomic<bool> done{false};
+  std::vector<std::thread> threads;
+  for (int w = 0; w < kWriters; ++w) {
+    threads.emplace_back([&, w] {
+      WriteBatch batch;
+      for (int64_t b = 0; b < kBatches; ++b) {
+        for (uint64_t s = 0; s < kSeriesPerWriter; ++s) {
+          for (int64_t j = 0; j < 2; ++j) {
+            batch.PutPoint(w * kSeriesPerWriter + s, Point(b * 2 + j, static_cast<double>(b)));
+          }
+        }
+        EXPECT_TRUE(store->Write(&batch).ok());
+      }
+    });
+  }
+  std::atomic<int> scans{0};
+  for (int r = 0; r < 2; ++r) {
+    threads.emplace_back([&, r] {
+      uint64_t id = r;
+      while (!done.load()) {
+        id = (id + 7) % (kWriters * kSeriesPerWriter);
+        const std::vector<ForecastPoint> points = Scan(*store, id);
+        // A prefix of what the writer wrote: times 0, 1, 2, ... without gaps.
+        for (size_t i = 0; i < points.size(); ++i) {
+          ASSERT_EQ(points[i].timestamp_ms, static_cast<int64_t>(i)) << "series " << id;
+          ASSERT_EQ(points[i].value, static_cast<double>(i / 2));
+        }
+        ++scans;
+      }
+    });
+  }
+  for (int w = 0; w < kWriters; ++w) threads[w].join();
+  done = true;
+  for (size_t i = kWriters; i < threads.size(); ++i) threads[i].join();
+  EXPECT_GT(scans.load(), 0);
+  for (uint64_t id = 0; id < kWriters * kSeriesPerWriter; ++id) {
+    EXPECT_EQ(Scan(*store, id).size(), static_cast<size_t>(kBatches) * 2);
+  }
 }
 
 }  // namespace
