@@ -16,7 +16,7 @@
 #   decode-only  kad_decode_only: snappy + zero-copy decode, answers 204 (the limit)
 #   victoria     victoria-metrics, POST /api/v1/write
 #   prometheus   prometheus --web.enable-remote-write-receiver
-#   adapter      k8s-anomaly-detector, every series modelled (holt_winters, the default kind)
+#   adapter      k8s-anomaly-detector, every series modelled (combined, the default kind)
 # Prints medians over the rounds and the adapter's ratio to each peer, then
 # the remote-read latency of Prometheus and the adapter (1 series and 1,000
 # series over the first hour of the data) after the last round.
@@ -120,7 +120,7 @@ cat > "$work/environment.yaml" <<'EOF'
 version: "v1alpha"
 prometheus_metric_list:
   - metric_query: '{__name__=~".+"}'   # every series the load generator sends
-    predicted_metric_name: "bench"      # forecasts: bench_holt_winters{...}
+    predicted_metric_name: "bench"      # forecasts: bench_combined{...}
 EOF
 
 # start_receiver NAME DATA_DIR PORT: starts it in the background; sets $pid and
@@ -239,7 +239,7 @@ for round in $(seq "$rounds"); do
           { echo "topping up the read series failed against $name:" >&2; cat "$dir/topup.out" >&2; }
       fi
       forecast=()
-      [ "$name" = adapter ] && forecast=(--forecast-name=bench_holt_winters)
+      [ "$name" = adapter ] && forecast=(--forecast-name=bench_combined)
       for type in samples streamed; do
         reads+=$("$loadgen" --mode=read --address="127.0.0.1:$port" "${common[@]}" \
           "${forecast[@]}" --read-type="$type" | grep -v '^result' | sed "s/^/$name /" || true)

@@ -1,10 +1,13 @@
 #include "models/registry.h"
 
 #include <array>
+#include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "models/combined.h"
 #include "models/detection.h"
 #include "models/fourier.h"
 #include "models/holt_winters.h"
@@ -17,6 +20,10 @@ namespace {
 struct Kind {
   std::string_view name;
   absl::StatusOr<ModelFactory> (*make)(const ModelArgs& args);
+  // Set for a kind that applies the detection args itself instead of
+  // running inside a Detector; `make` is then unused.
+  absl::StatusOr<ModelFactory> (*make_detecting)(const ModelArgs& args,
+                                                 std::shared_ptr<const DetectionOptions>) = nullptr;
 };
 
 // A kind's factory from its args: Options::FromArgs, then `make`.
@@ -27,8 +34,16 @@ absl::StatusOr<ModelFactory> FromArgs(const ModelArgs& args) {
   return make(*options);
 }
 
+absl::StatusOr<ModelFactory> CombinedFromArgs(const ModelArgs& args,
+                                              std::shared_ptr<const DetectionOptions> detection) {
+  absl::StatusOr<CombinedOptions> options = CombinedOptions::FromArgs(args);
+  if (!options.ok()) return options.status();
+  return MakeCombinedFactory(*options, std::move(detection));
+}
+
 // In the order the README lists them; the first is the default.
-constexpr std::array<Kind, 4> kKinds = {{
+constexpr std::array<Kind, 5> kKinds = {{
+    {kCombinedKind, nullptr, &CombinedFromArgs},
     {kHoltWintersKind, &FromArgs<HoltWintersOptions, &MakeHoltWintersFactory>},
     {kRobustZScoreKind, &FromArgs<RobustZScoreOptions, &MakeRobustZScoreFactory>},
     {kFourierKind, &FromArgs<FourierOptions, &MakeFourierFactory>},
@@ -62,9 +77,10 @@ absl::StatusOr<ModelFactory> MakeModelFactory(std::string_view kind, const Model
     ModelArgs own = args;
     absl::StatusOr<DetectionOptions> detection = DetectionOptions::Extract(kind, &own);
     if (!detection.ok()) return detection.status();
+    auto options = std::make_shared<const DetectionOptions>(*detection);
+    if (k.make_detecting != nullptr) return k.make_detecting(own, std::move(options));
     absl::StatusOr<ModelFactory> inner = k.make(own);
     if (!inner.ok()) return inner.status();
-    auto options = std::make_shared<const DetectionOptions>(*detection);
     return ModelFactory{
         inner->kind, [options, make = std::move(inner->New)] {
           return std::unique_ptr<Forecaster>(std::make_unique<Detector>(options, make()));

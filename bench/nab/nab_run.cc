@@ -13,7 +13,8 @@
 //
 // Prints, per kind, the three profiles' normalised scores with their
 // thresholds and counts, a per-category table for the standard profile, and
-// the models' CPU time per sample. Exit status 1 when any kind failed.
+// the models' CPU time per sample, then a summary of every kind with the
+// default kind marked. Exit status 1 when any kind failed.
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -234,7 +235,9 @@ int Main(int argc, char** argv) {
   }
 
   if (summaries.empty()) return status;
-  std::printf("\n%-20s %9s %9s %9s %10s\n", "kind", "standard", "low_FP", "low_FN", "ns/sample");
+  const std::string default_kind(models::DefaultModelKind());
+  std::printf("\ndefault kind (a config entry without models:): %s\n", default_kind.c_str());
+  std::printf("%-20s %9s %9s %9s %10s\n", "kind", "standard", "low_FP", "low_FN", "ns/sample");
   for (const Summary& s : summaries) {
     std::string ns = "-";
     if (s.stats.has_value()) {
@@ -242,7 +245,8 @@ int Main(int argc, char** argv) {
       std::snprintf(text, sizeof(text), "%.1f", s.stats->NsPerSample());
       ns = text;
     }
-    std::printf("%-20s %9s %9s %9s %10s\n", s.kind.c_str(), Percent(s.normalized[0]).c_str(),
+    const std::string name = s.kind == default_kind ? s.kind + " (default)" : s.kind;
+    std::printf("%-20s %9s %9s %9s %10s\n", name.c_str(), Percent(s.normalized[0]).c_str(),
                 Percent(s.normalized[1]).c_str(), Percent(s.normalized[2]).c_str(), ns.c_str());
   }
   return status;

@@ -35,7 +35,7 @@ import urllib.parse
 from prom_harness import CheckFailed, api_get, http_request, metric_value, run_test
 
 METRIC = "kad_auth_load"
-FORECAST = "predicted_auth_load_holt_winters"
+FORECAST = "predicted_auth_load_combined"  # the default kind
 WAIT_SECONDS = 60
 
 USER = "prometheus"

@@ -30,7 +30,7 @@ from prom_harness import CheckFailed, api_get, http_request, run_test  # noqa: E
 
 SHARDS = 2
 METRIC = "kad_scale_load"
-FORECAST = "predicted_scale_load_holt_winters"
+FORECAST = "predicted_scale_load_combined"  # the default kind
 PODS = tuple(f"p{i}" for i in range(8))
 WAIT_SECONDS = 45
 

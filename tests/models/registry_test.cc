@@ -26,7 +26,7 @@ TEST(Registry, UnknownKindIsRejectedListingKnownKinds) {
 TEST(Registry, DefaultKindIsAKnownKind) {
   const std::vector<std::string_view> kinds = ModelKinds();
   EXPECT_NE(std::find(kinds.begin(), kinds.end(), DefaultModelKind()), kinds.end());
-  EXPECT_EQ(DefaultModelKind(), "holt_winters");
+  EXPECT_EQ(DefaultModelKind(), "combined");
   EXPECT_TRUE(MakeModelFactory(DefaultModelKind(), {}).ok());
 }
 

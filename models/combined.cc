@@ -1,0 +1,178 @@
+#include "models/combined.h"
+
+#include <algorithm>
+#include <cmath>
+#include <utility>
+
+#include "models/model_args.h"
+#include "models/smoothing.h"
+#include "models/state_codec.h"
+
+namespace kad::models {
+namespace {
+
+constexpr uint8_t kFormatVersion = 1;
+constexpr uint8_t kKindTag = 5;  // combined, in every state's header
+// Scores are capped so a zero-width band never publishes infinity.
+constexpr double kMaxScore = 1e9;
+
+StateHeader Header(const CombinedOptions& o, const DetectionOptions& d) {
+  // The detection args are part of the fingerprint: the level part's
+  // Detector checks them again, but the range's warm-up depends on them.
+  const uint64_t fingerprint = OptionsFingerprint([&](StateWriter& w) {
+    w.U64(o.Fingerprint());
+    w.U64(d.Fingerprint());
+  });
+  return {kCombinedKind, kFormatVersion, kKindTag, fingerprint};
+}
+
+std::shared_ptr<const RobustZScoreOptions> LevelOptions(const CombinedOptions& o) {
+  RobustZScoreOptions level;
+  level.half_life_ms = o.half_life_ms;
+  level.band_sigmas = o.band_sigmas;
+  return std::make_shared<const RobustZScoreOptions>(level);
+}
+
+}  // namespace
+
+absl::Status CombinedOptions::Validate() const {
+  if (half_life_ms <= 0) return OptionsError(kCombinedKind, "half_life must be positive");
+  return ValidateBandSigmas(kCombinedKind, band_sigmas);
+}
+
+absl::StatusOr<CombinedOptions> CombinedOptions::FromArgs(const ModelArgs& args) {
+  CombinedOptions o;
+  ModelArgReader r(kCombinedKind, args);
+  r.Duration("half_life", &o.half_life_ms);
+  r.Double("band_sigmas", &o.band_sigmas);
+  return r.Finish(o);
+}
+
+uint64_t CombinedOptions::Fingerprint() const {
+  return OptionsFingerprint([this](StateWriter& w) {
+    w.I64(half_life_ms);
+    w.F64(band_sigmas);
+  });
+}
+
+absl::StatusOr<ModelFactory> MakeCombinedFactory(const CombinedOptions& options,
+                                                 std::shared_ptr<const DetectionOptions> detection) {
+  if (absl::Status s = options.Validate(); !s.ok()) return s;
+  if (absl::Status s = detection->Validate(); !s.ok()) return s;
+  auto shared = std::make_shared<const CombinedOptions>(options);
+  return ModelFactory{std::string(kCombinedKind),
+                      [shared, detection = std::move(detection)]() -> std::unique_ptr<Forecaster> {
+                        return std::make_unique<Combined>(shared, detection);
+                      }};
+}
+
+Combined::Combined(std::shared_ptr<const CombinedOptions> options,
+                   std::shared_ptr<const DetectionOptions> detection)
+    : options_(std::move(options)),
+      detection_(std::move(detection)),
+      level_(std::make_unique<Detector>(detection_,
+                                        std::make_unique<RobustZScore>(LevelOptions(*options_)))) {}
+
+Forecast Combined::Publish(const Forecast& level) const {
+  const double yhat = level.yhat;
+  const double floor = ScaleFloor(yhat);
+  double lower = yhat - (yhat - level.yhat_lower) / kLevelWeight;
+  double upper = yhat + (level.yhat_upper - yhat) / kLevelWeight;
+  if (n_ >= detection_->min_n_samples_seen) {
+    lower = std::max(lower, lowest_ - floor);
+    upper = std::min(upper, highest_ + floor);
+  }
+  if (quiet_left_ > 0) {
+    lower = yhat - kQuietWidening * (yhat - lower);
+    upper = yhat + kQuietWidening * (upper - yhat);
+  }
+  const double min_dev = std::max(
+      {detection_->min_dev_abs, detection_->min_dev_relative * std::abs(yhat), floor});
+  return Forecast{yhat, std::min(lower, yhat - min_dev), std::max(upper, yhat + min_dev)};
+}
+
+Forecast Combined::Predict(int64_t t_ms) const { return Publish(level_->Predict(t_ms)); }
+
+Verdict Combined::Observe(int64_t t_ms, double value) {
+  const Verdict level = level_->Observe(t_ms, value);
+  Verdict v;
+  v.forecast = Publish(level.forecast);
+  const Forecast& f = v.forecast;
+  const double error = value - f.yhat;
+  const bool above = error > 0;
+  const bool watched =
+      !(above && detection_->direction == DetectionOptions::Direction::kBelowExpected) &&
+      !(!above && detection_->direction == DetectionOptions::Direction::kAboveExpected);
+  const bool warmed_up = n_ >= detection_->min_n_samples_seen;
+  if (watched && error != 0) {
+    double score = level.anomaly_score * kLevelWeight;
+    if (warmed_up) {
+      // Halved before subtracting, so huge values do not overflow.
+      const double excess = above ? value / 2 - highest_ / 2 : lowest_ / 2 - value / 2;
+      const double range = std::max(highest_ / 2 - lowest_ / 2, ScaleFloor(f.yhat) / 2);
+      if (excess > 0) score = std::max(score, 1 + kExcessSlope * excess / range);
+    }
+    if (quiet_left_ > 0) score /= kQuietWidening;
+    const bool outside = value > f.yhat_upper || value < f.yhat_lower;
+    // The two bands were merged, so the band is the one source of truth for
+    // which side of 1 the score is on.
+    score = outside ? std::max(score, std::nextafter(1.0, 2.0)) : std::min(score, 1.0);
+    if (!(score <= kMaxScore)) score = kMaxScore;
+    v.anomaly_score = warmed_up ? score : std::min(score, 1.0);
+  }
+  v.anomaly = warmed_up && v.anomaly_score > 1;
+  if (quiet_left_ > 0) {
+    --quiet_left_;
+  } else if (warmed_up && v.anomaly_score > kQuietAfterScore) {
+    quiet_left_ = kQuietSamples;
+  }
+  if (n_ == 0) {
+    lowest_ = highest_ = value;
+  } else {
+    lowest_ = std::min(lowest_, value);
+    highest_ = std::max(highest_, value);
+  }
+  ++n_;
+  return v;
+}
+
+void Combined::Retrain() { level_->Retrain(); }
+
+void Combined::SerializeTo(std::string* out) const {
+  StateWriter w(out);
+  WriteStateHeader(Header(*options_, *detection_), &w);
+  w.I64(n_);
+  w.F64(lowest_);
+  w.F64(highest_);
+  w.I64(quiet_left_);
+  level_->SerializeTo(out);
+}
+
+absl::Status Combined::Restore(std::string_view state) {
+  auto corrupt = [](std::string_view why) { return StateRejected(kCombinedKind, why); };
+  StateReader r(state);
+  if (absl::Status s = ReadStateHeader(Header(*options_, *detection_), &r); !s.ok()) return s;
+  int64_t n = 0;
+  double lowest = 0;
+  double highest = 0;
+  int64_t quiet_left = 0;
+  if (!r.I64(&n) || !r.F64(&lowest) || !r.F64(&highest) || !r.I64(&quiet_left)) {
+    return corrupt("truncated");
+  }
+  if (n < 0 || !Finite(lowest) || !Finite(highest) || !(lowest <= highest) || quiet_left < 0 ||
+      quiet_left > kQuietSamples) {
+    return corrupt("value out of range");
+  }
+  constexpr size_t kOwnBytes = 2 + 8 + 4 * 8;  // header, n_, lowest_, highest_, quiet_left_
+  auto level = std::make_unique<Detector>(detection_,
+                                          std::make_unique<RobustZScore>(LevelOptions(*options_)));
+  if (absl::Status s = level->Restore(state.substr(kOwnBytes)); !s.ok()) return s;
+  level_ = std::move(level);
+  n_ = n;
+  lowest_ = lowest;
+  highest_ = highest;
+  quiet_left_ = quiet_left;
+  return absl::OkStatus();
+}
+
+}  // namespace kad::models
