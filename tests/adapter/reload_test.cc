@@ -76,10 +76,10 @@ prometheus_metric_list:
     predicted_metric_name: added_load
 )";
 
-constexpr char kKept[] = "kept_load_holt_winters";
+constexpr char kKept[] = "kept_load_combined";  // no models: the default kind
 constexpr char kChanged[] = "changed_load_holt_winters";
-constexpr char kRemoved[] = "removed_load_holt_winters";
-constexpr char kAdded[] = "added_load_holt_winters";
+constexpr char kRemoved[] = "removed_load_combined";
+constexpr char kAdded[] = "added_load_combined";
 constexpr int kInstances = 3;
 
 int64_t T(int i) { return kT0 + i * kStep; }
