@@ -127,6 +127,13 @@ double ProcessCpuSeconds() {
          static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) * 1e-6;
 }
 
+// Points per second as items, and its inverse as ns_per_point.
+void ReportPoints(benchmark::State& state, int64_t points) {
+  state.SetItemsProcessed(points);
+  state.counters["ns_per_point"] = benchmark::Counter(
+      static_cast<double>(points) * 1e-9, benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+}
+
 void BM_WritePoints(benchmark::State& state) {
   const auto series = static_cast<uint64_t>(state.range(0));
   TempDir dir;
@@ -137,9 +144,7 @@ void BM_WritePoints(benchmark::State& state) {
   const double cpu_before = ProcessCpuSeconds();
   // One iteration is one scrape of every series.
   for (auto _ : state) points += WriteScrapes(*store, series, 1, &step, batch);
-  state.SetItemsProcessed(points);
-  state.counters["ns_per_point"] = benchmark::Counter(
-      static_cast<double>(points) * 1e-9, benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+  ReportPoints(state, points);
   if (!store->Flush().ok()) std::abort();
   state.counters["process_cpu_ns_per_point"] =
       (ProcessCpuSeconds() - cpu_before) * 1e9 / static_cast<double>(points);
@@ -167,6 +172,16 @@ Filled& FilledStore() {
   return *filled;
 }
 
+// Scans every point of series `id`, adding to *points and *sum.
+void ScanSeries(const Store& store, uint64_t id, int64_t* points, double* sum) {
+  absl::Status s = store.ScanPoints(id, 0, INT64_MAX, [&](const ForecastPoint& p) {
+    *sum += p.yhat;
+    ++*points;
+    return true;
+  });
+  if (!s.ok()) std::abort();
+}
+
 void BM_ScanOneSeriesHour(benchmark::State& state) {
   Store& store = *FilledStore().store;
   uint64_t id = 0;
@@ -174,17 +189,10 @@ void BM_ScanOneSeriesHour(benchmark::State& state) {
   double sum = 0;
   for (auto _ : state) {
     id = (id + 37) % 1000;
-    absl::Status s = store.ScanPoints(id, 0, INT64_MAX, [&](const ForecastPoint& p) {
-      sum += p.yhat;
-      ++points;
-      return true;
-    });
-    if (!s.ok()) std::abort();
+    ScanSeries(store, id, &points, &sum);
   }
   benchmark::DoNotOptimize(sum);
-  state.SetItemsProcessed(points);
-  state.counters["ns_per_point"] = benchmark::Counter(
-      static_cast<double>(points) * 1e-9, benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+  ReportPoints(state, points);
 }
 BENCHMARK(BM_ScanOneSeriesHour)->Unit(benchmark::kMicrosecond);
 
@@ -193,19 +201,10 @@ void BM_Scan1000SeriesHour(benchmark::State& state) {
   int64_t points = 0;
   double sum = 0;
   for (auto _ : state) {
-    for (uint64_t id = 0; id < 1000; ++id) {
-      absl::Status s = store.ScanPoints(id, 0, INT64_MAX, [&](const ForecastPoint& p) {
-        sum += p.yhat;
-        ++points;
-        return true;
-      });
-      if (!s.ok()) std::abort();
-    }
+    for (uint64_t id = 0; id < 1000; ++id) ScanSeries(store, id, &points, &sum);
   }
   benchmark::DoNotOptimize(sum);
-  state.SetItemsProcessed(points);
-  state.counters["ns_per_point"] = benchmark::Counter(
-      static_cast<double>(points) * 1e-9, benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+  ReportPoints(state, points);
 }
 BENCHMARK(BM_Scan1000SeriesHour)->Unit(benchmark::kMillisecond);
 
