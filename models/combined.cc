@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <utility>
 
 #include "models/model_args.h"
@@ -11,7 +12,7 @@
 namespace kad::models {
 namespace {
 
-constexpr uint8_t kFormatVersion = 1;
+constexpr uint8_t kFormatVersion = 2;  // 2: the hourly range
 constexpr uint8_t kKindTag = 5;  // combined, in every state's header
 // Scores are capped so a zero-width band never publishes infinity.
 constexpr double kMaxScore = 1e9;
@@ -73,14 +74,29 @@ Combined::Combined(std::shared_ptr<const CombinedOptions> options,
       level_(std::make_unique<Detector>(detection_,
                                         std::make_unique<RobustZScore>(LevelOptions(*options_)))) {}
 
-Forecast Combined::Publish(const Forecast& level) const {
-  const double yhat = level.yhat;
+double Combined::HalfRange(double yhat) const {
+  return std::max(highest_ / 2 - lowest_ / 2, ScaleFloor(yhat) / 2);
+}
+
+Forecast Combined::Publish(int64_t t_ms, const Forecast& level) const {
+  const bool warmed_up = n_ >= detection_->min_n_samples_seen;
+  const std::optional<HourlyRange::Range> hour =
+      warmed_up ? hours_.Around(t_ms) : std::optional<HourlyRange::Range>();
+  // The level as far as the values seen at this time of day allow, the
+  // level part's band (widened) around it.
+  const double yhat =
+      hour.has_value() ? std::clamp(level.yhat, hour->lowest, hour->highest) : level.yhat;
   const double floor = ScaleFloor(yhat);
-  double lower = yhat - (yhat - level.yhat_lower) / kLevelWeight;
-  double upper = yhat + (level.yhat_upper - yhat) / kLevelWeight;
-  if (n_ >= detection_->min_n_samples_seen) {
+  double lower = yhat - (level.yhat - level.yhat_lower) / kLevelWeight;
+  double upper = yhat + (level.yhat_upper - level.yhat) / kLevelWeight;
+  if (warmed_up) {
     lower = std::max(lower, lowest_ - floor);
     upper = std::min(upper, highest_ + floor);
+  }
+  if (hour.has_value()) {
+    const double margin = 2 * kHourlyMargin * HalfRange(yhat);
+    lower = std::max(lower, hour->lowest - margin);
+    upper = std::min(upper, hour->highest + margin);
   }
   if (quiet_left_ > 0) {
     lower = yhat - kQuietWidening * (yhat - lower);
@@ -91,12 +107,12 @@ Forecast Combined::Publish(const Forecast& level) const {
   return Forecast{yhat, std::min(lower, yhat - min_dev), std::max(upper, yhat + min_dev)};
 }
 
-Forecast Combined::Predict(int64_t t_ms) const { return Publish(level_->Predict(t_ms)); }
+Forecast Combined::Predict(int64_t t_ms) const { return Publish(t_ms, level_->Predict(t_ms)); }
 
 Verdict Combined::Observe(int64_t t_ms, double value) {
   const Verdict level = level_->Observe(t_ms, value);
   Verdict v;
-  v.forecast = Publish(level.forecast);
+  v.forecast = Publish(t_ms, level.forecast);
   const Forecast& f = v.forecast;
   const double error = value - f.yhat;
   const bool above = error > 0;
@@ -108,9 +124,14 @@ Verdict Combined::Observe(int64_t t_ms, double value) {
     double score = level.anomaly_score * kLevelWeight;
     if (warmed_up) {
       // Halved before subtracting, so huge values do not overflow.
+      const double range = HalfRange(f.yhat);
       const double excess = above ? value / 2 - highest_ / 2 : lowest_ / 2 - value / 2;
-      const double range = std::max(highest_ / 2 - lowest_ / 2, ScaleFloor(f.yhat) / 2);
       if (excess > 0) score = std::max(score, 1 + kExcessSlope * excess / range);
+      if (const std::optional<HourlyRange::Range> hour = hours_.Around(t_ms)) {
+        const double hour_excess =
+            above ? value / 2 - hour->highest / 2 : hour->lowest / 2 - value / 2;
+        score = std::max(score, hour_excess / (kHourlyMargin * range));
+      }
     }
     if (quiet_left_ > 0) score /= kQuietWidening;
     const bool outside = value > f.yhat_upper || value < f.yhat_lower;
@@ -126,6 +147,7 @@ Verdict Combined::Observe(int64_t t_ms, double value) {
   } else if (warmed_up && v.anomaly_score > kQuietAfterScore) {
     quiet_left_ = kQuietSamples;
   }
+  hours_.Add(t_ms, value);
   if (n_ == 0) {
     lowest_ = highest_ = value;
   } else {
@@ -145,6 +167,7 @@ void Combined::SerializeTo(std::string* out) const {
   w.F64(lowest_);
   w.F64(highest_);
   w.I64(quiet_left_);
+  hours_.SerializeTo(out);
   level_->SerializeTo(out);
 }
 
@@ -163,11 +186,22 @@ absl::Status Combined::Restore(std::string_view state) {
       quiet_left > kQuietSamples) {
     return corrupt("value out of range");
   }
-  constexpr size_t kOwnBytes = 2 + 8 + 4 * 8;  // header, n_, lowest_, highest_, quiet_left_
+  // The header, n_, lowest_, highest_, quiet_left_, then the hourly range.
+  constexpr size_t kOwnBytes = 2 + 8 + 4 * 8;
+  if (state.size() < kOwnBytes + HourlyRange::kSerializedBytes) return corrupt("truncated");
+  HourlyRange hours;
+  if (absl::Status s = hours.Restore(state.substr(kOwnBytes, HourlyRange::kSerializedBytes));
+      !s.ok()) {
+    return s;
+  }
   auto level = std::make_unique<Detector>(detection_,
                                           std::make_unique<RobustZScore>(LevelOptions(*options_)));
-  if (absl::Status s = level->Restore(state.substr(kOwnBytes)); !s.ok()) return s;
+  if (absl::Status s = level->Restore(state.substr(kOwnBytes + HourlyRange::kSerializedBytes));
+      !s.ok()) {
+    return s;
+  }
   level_ = std::move(level);
+  hours_ = hours;
   n_ = n;
   lowest_ = lowest;
   highest_ = highest;

@@ -1,5 +1,5 @@
 // "combined": the default kind (what a config entry without `models:`
-// runs). It asks two questions of every sample and alarms when either
+// runs). It asks three questions of every sample and alarms when any
 // answer is "unusual":
 //
 //  - spatial novelty: is the value beyond the range of every value this
@@ -7,38 +7,52 @@
 //    range, 1 + kExcessSlope * excess / range. A value that was ever seen is
 //    never news again, so an incident alarms as it reaches new extremes,
 //    not on every sample of it.
+//  - time-of-day novelty: is it beyond the range of the values seen at this
+//    time of day (HourlyRange: within 2 h of this hour, UTC, once 4 days
+//    are seen) by more than kHourlyMargin of the whole range? The score is
+//    that excess over kHourlyMargin of the range. A night value at the
+//    day's level, a weekday at the weekend's low, a daily cycle that stops.
 //  - level novelty: the robust_zscore model (decayed median and MAD) in its
 //    calibrated Detector (detection.h), its score weighted by kLevelWeight,
 //    i.e. its band widened by 1 / kLevelWeight: a value inside the old range
 //    but far from where the series has been lately.
 //
-// The published band is the intersection of the two bands (the range, and
-// the widened robust band around the median, which is yhat), widened to
-// min_dev_from_expected; the anomaly score is the larger of the two scores,
-// clamped to the right side of 1, so it is above 1 exactly when the value is
-// outside the published band. After an alarm scoring above kQuietAfterScore
-// the band is kQuietWidening times as wide for kQuietSamples samples (the
-// quiet period), so one incident is one alarm, not a burst. On the side
-// detection_direction does not watch the score is 0. No anomaly (and the
-// score capped at 1) before min_n_samples_seen samples.
+// yhat is the level part's median, clamped into the range seen at this time
+// of day (so the forecast follows a daily cycle). The published band is the
+// intersection of the three bands (the range; the time-of-day range widened
+// by its margin; the level part's widened band, moved with yhat), widened to
+// min_dev_from_expected; the anomaly score is the largest of the three
+// scores, clamped to the right side of 1, so it is above 1 exactly when the
+// value is outside the published band. After an alarm scoring above
+// kQuietAfterScore the band is kQuietWidening times as wide for
+// kQuietSamples samples (the quiet period), so one incident is one alarm,
+// not a burst. On the side detection_direction does not watch the score is
+// 0. No anomaly (and the score capped at 1) before min_n_samples_seen
+// samples.
 //
 // Why these parts: on NAB (bench/nab, one parameter set for every file)
 // spatial novelty alone scored 57.0 on the standard profile and
 // robust_zscore alone 49.8; together 61.3, with the 30-day half-life and
-// these weights 63.4, with the quiet period 65.3. Adding holt_winters,
-// fourier, knn or a one-step-change band to the max lowered the score.
+// these weights 63.4, with the quiet period 65.3, with time-of-day novelty
+// 67.4 (hourly bins and +-2 h beat half-hour and 2-hour bins and +-0, 1, 3
+// bins; gating it on a detected season, or letting it silence the level
+// part, lowered the score). Adding holt_winters, fourier, knn, a
+// one-step-change band or a recent-median shift test to the max lowered it.
 //
 // A level shift alarms at its onset and is the new normal once the level
-// part has re-seeded (12 samples beyond its band). Irregular intervals and
-// gaps: the level part weighs samples by time (see robust_zscore.h); the
-// range and the quiet period count samples. Predict() gives the next
-// sample's band whatever the horizon. A constant series keeps a band of
+// part has re-seeded (12 samples beyond its band); the time-of-day part may
+// alarm again as the shifted values first reach each time of day, during
+// the first day of the shift. Irregular intervals and gaps: the level part
+// weighs samples by time (see robust_zscore.h); the range and the quiet
+// period count samples; the time-of-day ranges go by timestamp. Predict()
+// gives the band of a sample at that time. A constant series keeps a band of
 // about 1e-4 of its level. Values so large that the arithmetic overflows
 // restart the level part (see robust_zscore.h); the range arithmetic halves
 // before subtracting, so it stays finite.
 //
-// State: the level part's Detector and robust_zscore state plus four
-// scalars, 906 bytes serialised; about 0.3 us per Observe (model_bench).
+// State: the level part's Detector and robust_zscore state, the hourly
+// ranges and four scalars, 1107 bytes serialised; about 0.3 us per Observe
+// (model_bench).
 //
 //   absl::StatusOr<ModelFactory> f = MakeModelFactory("combined", args);
 //   std::unique_ptr<Forecaster> m = f->New();
@@ -57,6 +71,7 @@
 #include "absl/status/statusor.h"
 #include "models/detection.h"
 #include "models/forecaster.h"
+#include "models/hourly_range.h"
 #include "models/registry.h"
 #include "models/robust_zscore.h"
 
@@ -115,10 +130,17 @@ class Combined final : public Forecaster {
   static constexpr double kQuietAfterScore = 1.2;
   static constexpr int64_t kQuietSamples = 60;
   static constexpr double kQuietWidening = 4;
+  // A value beyond the range seen at its time of day (HourlyRange::Around)
+  // by more than this fraction of the whole range scores above 1, in
+  // proportion to that excess (NAB: 0.3 beat 0.1, 0.2, 0.25, 0.35, 0.4, 0.5).
+  static constexpr double kHourlyMargin = 0.3;
 
  private:
-  // The published forecast around the level part's published `level`.
-  Forecast Publish(const Forecast& level) const;
+  // The published forecast at t around the level part's published `level`.
+  Forecast Publish(int64_t t_ms, const Forecast& level) const;
+  // Half the range of every value seen, at least half ScaleFloor(yhat);
+  // halved so that it stays finite whatever the values.
+  double HalfRange(double yhat) const;
 
   std::shared_ptr<const CombinedOptions> options_;
   std::shared_ptr<const DetectionOptions> detection_;
@@ -129,6 +151,8 @@ class Combined final : public Forecaster {
   double highest_ = 0;
   // Samples left in the quiet period after an alarm (see kQuietSamples).
   int64_t quiet_left_ = 0;
+  // The range of the values seen at each hour of the day.
+  HourlyRange hours_;
 };
 
 }  // namespace kad::models

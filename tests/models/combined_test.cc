@@ -120,6 +120,35 @@ TEST(Combined, FlagsAReturnToAnOldExtremeFarFromTheLevel) {
   EXPECT_LT(v.forecast.yhat_upper, 150);
 }
 
+// A daily cycle, low at night, high by day: after four days a value inside
+// the overall range but far beyond what this time of day has seen is
+// news, and the band follows the time of day.
+TEST(Combined, FlagsAValueNewForItsTimeOfDay) {
+  std::mt19937_64 rng(13);
+  std::normal_distribution<double> noise(0, 1);
+  auto m = NewModel();
+  constexpr int64_t kFiveMinutesMs = 300'000;
+  const int64_t midnight = kStartMs - kStartMs % kDayMs;
+  auto cycle = [](int64_t t) { return (t / kHourMs) % 24 < 8 ? 10.0 : 100.0; };
+  int64_t t = midnight;
+  int anomalies = 0;
+  for (; t < midnight + 6 * kDayMs; t += kFiveMinutesMs) {
+    anomalies += m->Observe(t, cycle(t) + noise(rng)).anomaly;
+  }
+  EXPECT_LE(anomalies, 10);  // the cycle itself is not news
+  const int64_t three_am = t + 3 * kHourMs;
+  const int64_t three_pm = t + 15 * kHourMs;
+  EXPECT_LT(m->Predict(three_am).yhat_upper, 50);
+  EXPECT_GT(m->Predict(three_pm).yhat_upper, 100);
+  for (; t < three_am; t += kFiveMinutesMs) m->Observe(t, cycle(t) + noise(rng));
+  const Verdict v = m->Observe(three_am, 80);
+  EXPECT_TRUE(v.anomaly) << v.anomaly_score;
+  EXPECT_LT(v.forecast.yhat_upper, 80);
+  // At 3 pm, 80 is what the series does by day... near enough: not news.
+  for (t += kFiveMinutesMs; t < three_pm; t += kFiveMinutesMs) m->Observe(t, cycle(t) + noise(rng));
+  EXPECT_FALSE(m->Observe(three_pm, 95).anomaly);
+}
+
 TEST(Combined, StaysQuietOnNoise) {
   std::mt19937_64 rng(5);
   auto m = NewModel();
