@@ -135,7 +135,7 @@ Verdict Combined::Observe(int64_t t_ms, double value) {
     }
     if (quiet_left_ > 0) score /= kQuietWidening;
     const bool outside = value > f.yhat_upper || value < f.yhat_lower;
-    // The two bands were merged, so the band is the one source of truth for
+    // The bands were merged, so the band is the one source of truth for
     // which side of 1 the score is on.
     score = outside ? std::max(score, std::nextafter(1.0, 2.0)) : std::min(score, 1.0);
     if (!(score <= kMaxScore)) score = kMaxScore;

@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "models/smoothing.h"
 #include "models/state_codec.h"
 
 namespace kad::models {
@@ -186,15 +187,9 @@ double Threshold(const Series& e, const Acf& acf, size_t period) {
   return std::max(kMinAcf, kZ / std::sqrt(n_eff));
 }
 
-int64_t FloorDiv(int64_t a, int64_t b) {
-  const int64_t q = a / b;
-  return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
-}
-
 // Slot of `bucket` in a ring of n slots (also for negative buckets).
 size_t SlotOf(int64_t bucket, size_t n) {
-  const int64_t slots = static_cast<int64_t>(n);
-  return static_cast<size_t>(bucket - FloorDiv(bucket, slots) * slots);
+  return static_cast<size_t>(FloorMod(bucket, static_cast<int64_t>(n)));
 }
 
 // The finished buckets of `ring`, oldest first, without leading and
