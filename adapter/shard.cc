@@ -94,7 +94,21 @@ void Shard::Adopt(RestoredSeries restored) {
   if (in->counter) ModelAsCounterRate(restored.series.get());
   in->last_seen_ms = clock_->NowMs();
   in->outputs.push_back(restored.series.get());
-  series_.push_back(std::move(restored.series));
+  AddSeries(std::move(restored.series));
+}
+
+void Shard::AddSeries(std::unique_ptr<ForecastSeries> series) {
+  index_.Add(*series);
+  series_.push_back(std::move(series));
+  CountSeries();
+}
+
+void Shard::RemoveSeries(const absl::flat_hash_set<const ForecastSeries*>& gone) {
+  std::erase_if(series_, [&gone](const std::unique_ptr<ForecastSeries>& s) {
+    return gone.contains(s.get());
+  });
+  index_.Clear();
+  for (const auto& s : series_) index_.Add(*s);
   CountSeries();
 }
 
@@ -192,8 +206,7 @@ void Shard::AddOutputs(InputSeries* in) {
                                        OutputLabels(in->labels, name), metric, model, activities_);
       if (in->counter) ModelAsCounterRate(series.get());
       in->outputs.push_back(series.get());
-      series_.push_back(std::move(series));
-      CountSeries();
+      AddSeries(std::move(series));
     }
   }
 }
@@ -354,10 +367,7 @@ absl::Status Shard::Expire(int64_t now_ms) {
     }
   }
   if (!expired.empty()) {
-    std::erase_if(series_, [&expired](const std::unique_ptr<ForecastSeries>& s) {
-      return expired.contains(s.get());
-    });
-    CountSeries();
+    RemoveSeries(expired);
     metrics_->AddExpired(expired.size());
   }
   for (InputSeries* in : over_budget) AddOutputs(in);
@@ -430,10 +440,7 @@ absl::Status Shard::Reload(std::shared_ptr<const Config> config, const ReloadPla
       std::erase_if(in->outputs, [&removed](ForecastSeries* s) { return removed.contains(s); });
     }
   }
-  std::erase_if(series_, [&removed](const std::unique_ptr<ForecastSeries>& s) {
-    return removed.contains(s.get());
-  });
-  CountSeries();
+  RemoveSeries(removed);
   config_ = std::move(config);
   for (RestoredSeries& r : restored) {
     if (activities_ != nullptr) {
@@ -465,26 +472,27 @@ void Shard::Match(const ReadSpec& spec, std::vector<ReadMatch>* out) const {
     }
   }
   if (types == 0) return;
-  for (const auto& s : series_) {
-    if (s->last_ts == kNoTimestamp) continue;
-    bool match = true;
+  auto consider = [&](const ForecastSeries& s) {
+    if (s.last_ts == kNoTimestamp) return;
     for (const LabelMatcher* m : series_matchers) {
-      if (!m->Matches(GetLabel(s->labels, m->name()))) {
-        match = false;
-        break;
-      }
+      if (!m->Matches(GetLabel(s.labels, m->name()))) return;
     }
-    if (!match) continue;
     ReadMatch& r = out->emplace_back();
-    r.id = s->id;
-    r.labels = s->labels;
+    r.id = s.id;
+    r.labels = s.labels;
     r.value_types = types;
-    r.last_ts = s->last_ts;
-    if (!spec.want_future || s->stale) continue;
-    const int64_t horizon_end = std::min(spec.end_ms, s->last_ts + s->metric->forecast_horizon_ms);
-    for (int64_t t = s->last_ts + kFutureStepMs; t <= horizon_end; t += kFutureStepMs) {
-      if (t >= spec.start_ms) r.future.emplace_back(t, s->model->Predict(t));
+    r.last_ts = s.last_ts;
+    if (!spec.want_future || s.stale) return;
+    const int64_t horizon_end = std::min(spec.end_ms, s.last_ts + s.metric->forecast_horizon_ms);
+    for (int64_t t = s.last_ts + kFutureStepMs; t <= horizon_end; t += kFutureStepMs) {
+      if (t >= spec.start_ms) r.future.emplace_back(t, s.model->Predict(t));
     }
+  };
+  // The index narrows the search to the series an equality matcher names.
+  if (const auto candidates = index_.Candidates(series_matchers)) {
+    for (const ForecastSeries* s : *candidates) consider(*s);
+  } else {
+    for (const auto& s : series_) consider(*s);
   }
 }
 

@@ -25,6 +25,7 @@
 #include "adapter/config.h"
 #include "adapter/counter_rate.h"
 #include "adapter/forecast_series.h"
+#include "adapter/label_index.h"
 #include "adapter/label_matcher.h"
 #include "adapter/labels.h"
 #include "adapter/self_metrics.h"
@@ -176,6 +177,10 @@ class Shard {
   // Adds to `in` a new series for each model of each entry selecting it
   // that it does not feed yet, as far as the budget allows.
   void AddOutputs(InputSeries* in);
+  // Adds to series_ and index_, and counts it.
+  void AddSeries(std::unique_ptr<ForecastSeries> series);
+  // Removes `gone` from series_ and index_, and uncounts them.
+  void RemoveSeries(const absl::flat_hash_set<const ForecastSeries*>& gone);
   // Brings the shared budget's count up to date with series_.
   void CountSeries();
 
@@ -193,6 +198,7 @@ class Shard {
   const Clock* clock_;
   absl::flat_hash_map<uint64_t, std::vector<std::unique_ptr<InputSeries>>> inputs_;
   std::vector<std::unique_ptr<ForecastSeries>> series_;
+  LabelIndex index_;  // of series_
   int64_t counted_ = 0;  // series_.size() as last added to budget_->used
 
   boost::asio::io_context io_;
