@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cstring>
 
 namespace kad::storage {
 namespace {
@@ -151,31 +152,50 @@ void BlockEncoder::Append(const ForecastPoint& p, std::string* bits) {
   ++count_;
 }
 
+BlockDecoder::BlockDecoder(std::string_view bits, uint32_t count)
+    : next_(reinterpret_cast<const unsigned char*>(bits.data())),
+      end_(next_ + bits.size()),
+      left_(count) {}
+
+void BlockDecoder::Refill() {
+  // Whole bytes go in below the bits already held, as many as fit, so that
+  // at least 57 are held unless the stream ends.
+  if (end_ - next_ >= 8) {
+    uint64_t w;
+    std::memcpy(&w, next_, 8);
+    w = __builtin_bswap64(w);  // the stream is most significant bit first
+    // Bits past the whole bytes taken are the stream's next bits too, so
+    // OR-ing them in again later changes nothing.
+    buffer_ |= w >> held_;
+    const int take = (64 - held_) / 8;
+    next_ += take;
+    held_ += take * 8;
+    return;
+  }
+  while (held_ <= 56 && next_ != end_) {
+    buffer_ |= static_cast<uint64_t>(*next_++) << (56 - held_);
+    held_ += 8;
+  }
+}
+
 uint64_t BlockDecoder::ReadBits(int n) {
-  const uint64_t size_bits = bits_.size() * uint64_t{8};
-  if (pos_ + static_cast<uint64_t>(n) > size_bits) {
-    ok_ = false;
-    return 0;
+  // n is 1..64; buffer_ holds held_ bits, left-aligned.
+  if (n > held_) {
+    Refill();
+    if (n > held_) {
+      if (n <= 56 || n > held_ + 8 * (end_ - next_)) {
+        ok_ = false;
+        return 0;
+      }
+      // More than 56 bits straddling the refill: read them in two parts.
+      const int high = n - 32;
+      const uint64_t top = ReadBits(high);
+      return (top << 32) | ReadBits(32);
+    }
   }
-  const auto* p = reinterpret_cast<const unsigned char*>(bits_.data());
-  const int offset = static_cast<int>(pos_ % 8);
-  const size_t byte = pos_ / 8;
-  if (offset + n <= 64 && byte + 8 <= bits_.size()) {
-    uint64_t w = 0;
-    for (int i = 0; i < 8; ++i) w = (w << 8) | p[byte + i];
-    pos_ += static_cast<uint64_t>(n);
-    return (w << offset) >> (64 - n);
-  }
-  uint64_t v = 0;
-  while (n > 0) {
-    const int off = static_cast<int>(pos_ % 8);
-    const int room = 8 - off;
-    const int take = std::min(room, n);
-    const uint64_t chunk = (p[pos_ / 8] >> (room - take)) & Mask(take);
-    v = (v << take) | chunk;
-    pos_ += static_cast<uint64_t>(take);
-    n -= take;
-  }
+  const uint64_t v = buffer_ >> (64 - n);
+  buffer_ = n == 64 ? 0 : buffer_ << n;
+  held_ -= n;
   return v;
 }
 

@@ -69,19 +69,25 @@ class BlockEncoder {
 // Reads `count` points from a bitstream.
 class BlockDecoder {
  public:
-  BlockDecoder(std::string_view bits, uint32_t count) : bits_(bits), left_(count) {}
+  BlockDecoder(std::string_view bits, uint32_t count);
   // False at the end, or when the stream is shorter than its count says
   // (then ok() is false).
   bool Next(ForecastPoint* p);
   bool ok() const { return ok_; }
 
  private:
+  // Tops up buffer_ from the stream.
+  void Refill();
   uint64_t ReadBits(int n);
   double ReadValue(int field);
 
-  std::string_view bits_;
+  // The stream not yet in buffer_.
+  const unsigned char* next_;
+  const unsigned char* end_;
+  // The next held_ bits of the stream, most significant first.
+  uint64_t buffer_ = 0;
+  int held_ = 0;
   uint32_t left_;
-  uint64_t pos_ = 0;
   bool ok_ = true;
   bool first_ = true;
   int64_t last_t_ = 0;

@@ -144,6 +144,30 @@ TEST(BlockCodec, RejectsMalformedBlocks) {
   EXPECT_FALSE(DecodeBlock(more, &out));
 }
 
+// Every byte of the stream holds a bit of some point, so every shorter
+// prefix is short of its count: none decodes, whatever bit it ends on
+// (64-bit fields straddle the reader's refills at every offset here).
+TEST(BlockCodec, RejectsEveryTruncationOfTheStream) {
+  std::mt19937_64 rng(7);
+  std::vector<ForecastPoint> points;
+  for (int i = 0; i < 40; ++i) {
+    points.push_back(P(i * 15000 + static_cast<int64_t>(rng() % 3), std::bit_cast<double>(rng()),
+                       i * 0.5, std::bit_cast<double>(rng()), i, 0.25, i % 2 == 0));
+  }
+  BlockEncoder encoder;
+  std::string bits;
+  for (const ForecastPoint& p : points) encoder.Append(p, &bits);
+  bits.resize(encoder.byte_size());
+  std::vector<ForecastPoint> out;
+  ASSERT_TRUE(DecodeBits(bits, encoder.count(), &out));
+  ExpectSame(points, out);
+  for (size_t size = 0; size < bits.size(); ++size) {
+    out.clear();
+    EXPECT_FALSE(DecodeBits(std::string_view(bits).substr(0, size), encoder.count(), &out))
+        << size;
+  }
+}
+
 TEST(Varint, RoundTripsAndRejectsOverlongInput) {
   for (uint64_t v : {uint64_t{0}, uint64_t{127}, uint64_t{128}, uint64_t{1} << 63,
                      ~uint64_t{0}}) {
