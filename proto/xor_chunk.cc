@@ -99,18 +99,25 @@ void XorChunkEncoder::Append(int64_t t_ms, double v) {
 }
 
 void XorChunkEncoder::WriteBits(uint64_t bits, int n) {
-  while (n > 0) {
-    if (free_bits_ == 0) {
-      bytes_.push_back('\0');
-      free_bits_ = 8;
-    }
+  // n is 1..64; only the low n bits of `bits` count.
+  uint64_t left_aligned = bits << (64 - n);
+  if (free_bits_ > 0) {
+    // The last byte's free low bits take the first of them.
     const int k = std::min(n, free_bits_);
-    const uint64_t chunk = (bits >> (n - k)) & ((uint64_t{1} << k) - 1);
+    const auto top = static_cast<uint8_t>(left_aligned >> (64 - k));
     bytes_.back() =
-        static_cast<char>(static_cast<uint8_t>(bytes_.back()) | (chunk << (free_bits_ - k)));
+        static_cast<char>(static_cast<uint8_t>(bytes_.back()) | (top << (free_bits_ - k)));
     free_bits_ -= k;
     n -= k;
+    if (n == 0) return;
+    left_aligned <<= k;
   }
+  // Byte-aligned now: the rest in one append, the last byte zero-padded.
+  char out[8];
+  for (int i = 0; i < 8; ++i) out[i] = static_cast<char>(left_aligned >> (56 - 8 * i));
+  const int whole = (n + 7) / 8;
+  bytes_.append(out, whole);
+  free_bits_ = whole * 8 - n;
 }
 
 void XorChunkEncoder::WriteVarint(int64_t v) {
