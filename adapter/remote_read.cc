@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "prometheus/remote.pb.h"
 #include "proto/chunked_read.h"
+#include "proto/read_response.h"
 #include "proto/snappy_codec.h"
 #include "proto/xor_chunk.h"
 
@@ -75,24 +76,20 @@ absl::StatusOr<RemoteReadRequest> DecodeRemoteRead(const HttpRequest& request,
 }
 
 HttpResponse SamplesResponse(const std::vector<std::vector<ReadSeries>>& results) {
-  prometheus::ReadResponse response;
+  proto::ReadResponseWriter writer;
+  std::vector<proto::ReadResponseWriter::LabelPair> labels;
   for (const std::vector<ReadSeries>& series : results) {
-    prometheus::QueryResult* result = response.add_results();
+    writer.BeginResult();
     for (const ReadSeries& s : series) {
-      prometheus::TimeSeries* ts = result->add_timeseries();
-      CopyLabels(s.labels, ts->mutable_labels());
-      ts->mutable_samples()->Reserve(static_cast<int>(s.samples.size()));
-      for (const auto& [t, v] : s.samples) {
-        prometheus::Sample* sample = ts->add_samples();
-        sample->set_timestamp(t);
-        sample->set_value(v);
-      }
+      labels.clear();
+      for (const Label& l : s.labels) labels.emplace_back(l.name, l.value);
+      writer.AddSeries(labels, s.samples);
     }
   }
   HttpResponse http_response(http::status::ok, 11);
   http_response.set(http::field::content_type, "application/x-protobuf");
   http_response.set(http::field::content_encoding, "snappy");
-  proto::SnappyCompress(response.SerializeAsString(), &http_response.body());
+  proto::SnappyCompress(writer.Finish(), &http_response.body());
   return http_response;
 }
 

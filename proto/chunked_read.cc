@@ -3,6 +3,8 @@
 
 #include <array>
 
+#include "proto/varint.h"
+
 namespace kad::proto {
 namespace {
 
@@ -54,12 +56,7 @@ uint32_t Crc32c(std::string_view data) {
 }
 
 void AppendChunkedFrame(std::string_view message, std::string* out) {
-  uint64_t length = message.size();
-  while (length >= 0x80) {
-    out->push_back(static_cast<char>((length & 0x7f) | 0x80));
-    length >>= 7;
-  }
-  out->push_back(static_cast<char>(length));
+  AppendVarint(message.size(), out);
   const uint32_t crc = Crc32c(message);
   for (int shift = 24; shift >= 0; shift -= 8) {
     out->push_back(static_cast<char>((crc >> shift) & 0xff));
