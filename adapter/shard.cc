@@ -74,7 +74,7 @@ Shard::~Shard() { Stop(); }
 
 void Shard::Adopt(RestoredSeries restored) {
   const Labels& input = restored.input;
-  std::vector<std::unique_ptr<InputSeries>>& chain = inputs_[restored.hash];
+  InputChain& chain = inputs_[restored.hash];
   InputSeries* in = nullptr;
   for (auto& candidate : chain) {
     if (candidate->labels.size() == input.size() &&
@@ -86,8 +86,9 @@ void Shard::Adopt(RestoredSeries restored) {
     }
   }
   if (in == nullptr) {
-    chain.push_back(std::make_unique<InputSeries>(InputSeries{input, {}}));
+    chain.push_back(std::make_unique<InputSeries>());
     in = chain.back().get();
+    in->labels = input;
     in->counter = counters_->Contains(GetLabel(input, "__name__"));
   }
   // Its checkpoint may predate what the counter families say.
@@ -173,9 +174,10 @@ Shard::InputSeries* Shard::Create(uint64_t hash, std::span<const proto::LabelVie
   for (const proto::LabelView& v : views)
     input.push_back({std::string(v.name), std::string(v.value)});
   auto& chain = inputs_[hash];
-  chain.push_back(std::make_unique<InputSeries>(InputSeries{input, {}}));
+  chain.push_back(std::make_unique<InputSeries>());
   InputSeries* in = chain.back().get();
-  if (!ValidateLabels(input).ok()) {
+  in->labels = std::move(input);
+  if (!ValidateLabels(in->labels).ok()) {
     in->invalid = true;
     return in;
   }
@@ -348,8 +350,8 @@ absl::Status Shard::Expire(int64_t now_ms) {
   absl::flat_hash_set<const ForecastSeries*> expired;
   std::vector<InputSeries*> over_budget;
   for (auto it = inputs_.begin(); it != inputs_.end();) {
-    std::vector<std::unique_ptr<InputSeries>>& chain = it->second;
-    std::erase_if(chain, [&](const std::unique_ptr<InputSeries>& in) {
+    InputChain& chain = it->second;
+    auto expires = [&](const std::unique_ptr<InputSeries>& in) {
       if (in->last_seen_ms >= (in->outputs.empty() ? unmodelled_cutoff : cutoff)) {
         if (in->over_budget) over_budget.push_back(in.get());
         return false;
@@ -359,7 +361,8 @@ absl::Status Shard::Expire(int64_t now_ms) {
         if (out->persisted) batch.DeleteSeries(out->id);
       }
       return true;
-    });
+    };
+    chain.erase(std::remove_if(chain.begin(), chain.end(), expires), chain.end());
     if (chain.empty()) {
       inputs_.erase(it++);
     } else {
@@ -437,7 +440,10 @@ absl::Status Shard::Reload(std::shared_ptr<const Config> config, const ReloadPla
   }
   for (auto& [hash, chain] : inputs_) {
     for (auto& in : chain) {
-      std::erase_if(in->outputs, [&removed](ForecastSeries* s) { return removed.contains(s); });
+      auto& outputs = in->outputs;
+      outputs.erase(std::remove_if(outputs.begin(), outputs.end(),
+                                   [&removed](ForecastSeries* s) { return removed.contains(s); }),
+                    outputs.end());
     }
   }
   RemoveSeries(removed);
