@@ -113,6 +113,17 @@ void Shard::RemoveSeries(const absl::flat_hash_set<const ForecastSeries*>& gone)
   CountSeries();
 }
 
+bool Shard::ReserveSeries() {
+  // Taken before it is made, so shards adding at the same moment cannot
+  // overshoot the cap between them.
+  if (budget_->used.fetch_add(1, std::memory_order_relaxed) >= budget_->max) {
+    budget_->used.fetch_sub(1, std::memory_order_relaxed);
+    return false;
+  }
+  ++counted_;
+  return true;
+}
+
 void Shard::CountSeries() {
   const auto now = static_cast<int64_t>(series_.size());
   budget_->used.fetch_add(now - counted_, std::memory_order_relaxed);
@@ -198,9 +209,7 @@ void Shard::AddOutputs(InputSeries* in) {
           })) {
         continue;
       }
-      // Other shards may take the last places at the same moment: the cap
-      // is exact to within one series per shard.
-      if (budget_->used.load(std::memory_order_relaxed) >= budget_->max) {
+      if (!ReserveSeries()) {
         in->over_budget = true;
         continue;
       }

@@ -183,7 +183,11 @@ class Shard {
   void AddSeries(std::unique_ptr<ForecastSeries> series);
   // Removes `gone` from series_ and index_, and uncounts them.
   void RemoveSeries(const absl::flat_hash_set<const ForecastSeries*>& gone);
-  // Brings the shared budget's count up to date with series_.
+  // Takes a place in the shared budget for a series about to be added;
+  // false when none is left.
+  bool ReserveSeries();
+  // Brings the shared budget's count up to date with series_ (a reserved
+  // place counts already).
   void CountSeries();
 
   void ScheduleCheckpoint();
