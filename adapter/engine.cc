@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <latch>
 #include <limits>
+#include <optional>
+#include <thread>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
@@ -132,55 +134,94 @@ Engine::Engine(const Config& config, const EngineOptions& options, storage::Stor
 
 Engine::~Engine() { Stop(); }
 
+absl::Status Engine::RestoreOne(const Config& config,
+                                const std::function<bool(std::string_view)>& wanted,
+                                const StoredSeries& stored, std::optional<RestoredSeries>* out,
+                                RestoreCounts* counts) {
+  absl::StatusOr<Labels> labels = DecodeLabels(stored.labels);
+  if (!labels.ok()) {
+    ++counts->skipped;
+    return absl::OkStatus();
+  }
+  const std::string_view name = GetLabel(*labels, "__name__");
+  if (!wanted(name)) return absl::OkStatus();
+  Labels input = InputLabels(*labels);
+  const Placement place = Place(config, name, input);
+  if (place.metric == nullptr) {
+    ++counts->skipped;
+    return absl::OkStatus();
+  }
+  auto series =
+      MakeForecastSeries(stored.id, *std::move(labels), *place.metric, *place.model, activities_);
+  series->persisted = true;
+  if (!stored.state.empty() && !DecodeCheckpoint(stored.state, series.get()).ok()) {
+    // Written by another kind or other arguments: relearn from the points.
+    series->model = place.model->factory.New();
+    series->last_ts = kNoTimestamp;
+    ++counts->fresh;
+  }
+  if (series->counter_rate) {
+    // New series of its family are rates from their first sample.
+    const std::string_view family[] = {GetLabel(input, "__name__")};
+    std::vector<std::string> learned;
+    (void)counters_.Learn(family, &learned);
+  }
+  // Replay what was acknowledged after the checkpoint; models are
+  // deterministic, so this ends in the state an uninterrupted run has.
+  if (absl::Status s = ReplayStoredPoints(*store_, series.get(), &counts->replayed); !s.ok()) {
+    return s;
+  }
+  const uint64_t hash = HashLabels(input);
+  out->emplace(RestoredSeries{hash, std::move(input), std::move(series)});
+  return absl::OkStatus();
+}
+
 absl::Status Engine::Restore(const Config& config,
                              const std::function<bool(std::string_view)>& wanted,
                              std::vector<RestoredSeries>* out, RestoreCounts* counts) {
+  // The records are read in one pass; making their models and replaying
+  // their points, most of a restart, runs on one thread per shard, a batch
+  // of records at a time (so a batch, not the store, is held in memory).
+  constexpr size_t kBatch = 4096;
+  const size_t workers = shards_.size();
+  std::vector<StoredSeries> batch;
+  absl::Status failed;
+  auto run_batch = [&] {
+    std::vector<std::optional<RestoredSeries>> made(batch.size());
+    std::vector<RestoreCounts> worker_counts(workers);
+    std::vector<absl::Status> worker_status(workers);
+    auto work = [&](size_t w) {
+      for (size_t i = w; i < batch.size() && worker_status[w].ok(); i += workers) {
+        worker_status[w] = RestoreOne(config, wanted, batch[i], &made[i], &worker_counts[w]);
+      }
+    };
+    std::vector<std::thread> threads;
+    for (size_t w = 1; w < workers; ++w) threads.emplace_back(work, w);
+    work(0);
+    for (std::thread& t : threads) t.join();
+    for (size_t w = 0; w < workers; ++w) {
+      failed.Update(worker_status[w]);
+      counts->replayed += worker_counts[w].replayed;
+      counts->fresh += worker_counts[w].fresh;
+      counts->skipped += worker_counts[w].skipped;
+    }
+    for (std::optional<RestoredSeries>& r : made) {
+      if (r.has_value()) out->push_back(*std::move(r));
+    }
+    batch.clear();
+  };
   absl::Status status =
       store_->ForEachSeries([&](uint64_t id, std::string_view label_bytes, std::string_view state) {
         uint64_t next = next_id_.load();
         while (next <= id && !next_id_.compare_exchange_weak(next, id + 1)) {
         }
-        absl::StatusOr<Labels> labels = DecodeLabels(label_bytes);
-        if (!labels.ok()) {
-          ++counts->skipped;
-          return;
-        }
-        const std::string_view name = GetLabel(*labels, "__name__");
-        if (!wanted(name)) return;
-        Labels input = InputLabels(*labels);
-        const Placement place = Place(config, name, input);
-        if (place.metric == nullptr) {
-          ++counts->skipped;
-          return;
-        }
-        auto series =
-            MakeForecastSeries(id, *std::move(labels), *place.metric, *place.model, activities_);
-        series->persisted = true;
-        if (!state.empty() && !DecodeCheckpoint(state, series.get()).ok()) {
-          // Written by another kind or other arguments: relearn from the
-          // points.
-          series->model = place.model->factory.New();
-          series->last_ts = kNoTimestamp;
-          ++counts->fresh;
-        }
-        if (series->counter_rate) {
-          // New series of its family are rates from their first sample.
-          const std::string_view family[] = {GetLabel(input, "__name__")};
-          std::vector<std::string> learned;
-          (void)counters_.Learn(family, &learned);
-        }
-        const uint64_t hash = HashLabels(input);
-        out->push_back({hash, std::move(input), std::move(series)});
+        if (!failed.ok()) return;
+        batch.push_back({id, std::string(label_bytes), std::string(state)});
+        if (batch.size() == kBatch) run_batch();
       });
   if (!status.ok()) return status;
-
-  // Replay what was acknowledged after each checkpoint; models are
-  // deterministic, so this ends in the state an uninterrupted run has.
-  for (RestoredSeries& r : *out) {
-    status = ReplayStoredPoints(*store_, r.series.get(), &counts->replayed);
-    if (!status.ok()) return status;
-  }
-  return absl::OkStatus();
+  run_batch();
+  return failed;
 }
 
 absl::Status Engine::Load() {
@@ -192,7 +233,17 @@ absl::Status Engine::Load() {
       *config_, [](std::string_view) { return true; }, &restored, &counts);
   if (!status.ok()) return status;
   const size_t loaded = restored.size();
-  for (RestoredSeries& r : restored) ShardFor(r.hash).Adopt(std::move(r));
+  // Before Start(): each shard adopts its series on a thread of its own.
+  std::vector<std::vector<RestoredSeries>> per_shard(shards_.size());
+  for (RestoredSeries& r : restored) per_shard[r.hash % shards_.size()].push_back(std::move(r));
+  restored.clear();
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < shards_.size(); ++i) {
+    threads.emplace_back([this, i, &per_shard] {
+      for (RestoredSeries& r : per_shard[i]) shards_[i]->Adopt(std::move(r));
+    });
+  }
+  for (std::thread& t : threads) t.join();
   log_->Info("loaded stored state", {{"series", absl::StrCat(loaded)},
                                      {"replayed_points", absl::StrCat(counts.replayed)},
                                      {"skipped_unconfigured", absl::StrCat(counts.skipped)},

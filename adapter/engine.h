@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -143,6 +144,16 @@ class Engine {
   };
   absl::Status Restore(const Config& config, const std::function<bool(std::string_view)>& wanted,
                        std::vector<RestoredSeries>* out, RestoreCounts* counts);
+  // A series record as stored, for Restore's workers.
+  struct StoredSeries {
+    uint64_t id;
+    std::string labels;
+    std::string state;
+  };
+  // Restore() of one record: sets *out unless it is skipped. Thread-safe.
+  absl::Status RestoreOne(const Config& config, const std::function<bool(std::string_view)>& wanted,
+                          const StoredSeries& stored, std::optional<RestoredSeries>* out,
+                          RestoreCounts* counts);
   // Remembers the counter families `req`'s metadata names (1.0 entries, 2.0
   // per-series types) and has the shards model the series of new ones as
   // rates, before any task posted after this; logs each switched metric.

@@ -19,7 +19,7 @@ void PutVarint(uint64_t v, std::string* out) {
 
 // Reads a varint-prefixed string from the front of `*in` into `*out`;
 // false when the bytes end early or the varint is malformed.
-bool GetLengthPrefixed(std::string_view* in, std::string* out) {
+bool GetLengthPrefixed(std::string_view* in, std::string_view* out) {
   uint64_t size = 0;
   // 5 bytes hold any 32-bit size; longer encodings are garbage, and the
   // limit keeps the shift defined.
@@ -32,7 +32,7 @@ bool GetLengthPrefixed(std::string_view* in, std::string* out) {
     if ((byte & 0x80) == 0) break;
   }
   if (size > in->size()) return false;
-  out->assign(in->substr(0, size));
+  *out = in->substr(0, size);
   in->remove_prefix(size);
   return true;
 }
@@ -110,15 +110,20 @@ std::string EncodeLabels(const Labels& labels) {
 
 absl::StatusOr<Labels> DecodeLabels(std::string_view bytes) {
   Labels labels;
+  std::string_view name;
+  std::string_view value;
   while (!bytes.empty()) {
-    Label l;
-    if (!GetLengthPrefixed(&bytes, &l.name) || !GetLengthPrefixed(&bytes, &l.value)) {
+    if (!NextEncodedLabel(&bytes, &name, &value)) {
       return absl::InvalidArgumentError(absl::StrCat(
           "corrupt label encoding: truncated or malformed after ", labels.size(), " labels"));
     }
-    labels.push_back(std::move(l));
+    labels.push_back({std::string(name), std::string(value)});
   }
   return labels;
+}
+
+bool NextEncodedLabel(std::string_view* bytes, std::string_view* name, std::string_view* value) {
+  return GetLengthPrefixed(bytes, name) && GetLengthPrefixed(bytes, value);
 }
 
 absl::Status ValidateLabels(const Labels& labels) {

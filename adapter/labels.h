@@ -38,6 +38,9 @@ void SortLabels(Labels* labels);
 // malformed bytes with InvalidArgument.
 std::string EncodeLabels(const Labels& labels);
 absl::StatusOr<Labels> DecodeLabels(std::string_view bytes);
+// Reads the next label at the front of EncodeLabels' `*bytes` without
+// copying it, and drops it; false at the end or when malformed.
+bool NextEncodedLabel(std::string_view* bytes, std::string_view* name, std::string_view* value);
 
 // What Prometheus requires of a series it is given: names match
 // [a-zA-Z_][a-zA-Z0-9_]*, values are non-empty valid UTF-8, names are unique

@@ -20,12 +20,15 @@ constexpr uint64_t kStaleNaN = 0x7ff0000000000002ULL;
 // always finds one.
 constexpr int64_t kFutureStepMs = 60'000;
 
-bool SameLabels(std::span<const proto::LabelView> views, const Labels& labels) {
-  if (views.size() != labels.size()) return false;
-  for (size_t i = 0; i < views.size(); ++i) {
-    if (views[i].name != labels[i].name || views[i].value != labels[i].value) return false;
+bool SameLabels(std::span<const proto::LabelView> views, std::string_view encoded) {
+  std::string_view name;
+  std::string_view value;
+  for (const proto::LabelView& v : views) {
+    if (!NextEncodedLabel(&encoded, &name, &value) || v.name != name || v.value != value) {
+      return false;
+    }
   }
-  return true;
+  return encoded.empty();
 }
 
 void AppendEscaped(std::string* out, std::string_view v) {
@@ -74,21 +77,16 @@ Shard::~Shard() { Stop(); }
 
 void Shard::Adopt(RestoredSeries restored) {
   const Labels& input = restored.input;
+  std::string encoded = EncodeLabels(input);
   InputChain& chain = inputs_[restored.hash];
   InputSeries* in = nullptr;
   for (auto& candidate : chain) {
-    if (candidate->labels.size() == input.size() &&
-        std::equal(input.begin(), input.end(), candidate->labels.begin(),
-                   [](const Label& a, const Label& b) {
-                     return a.name == b.name && a.value == b.value;
-                   })) {
-      in = candidate.get();
-    }
+    if (candidate->encoded_labels == encoded) in = candidate.get();
   }
   if (in == nullptr) {
     chain.push_back(std::make_unique<InputSeries>());
     in = chain.back().get();
-    in->labels = input;
+    in->encoded_labels = std::move(encoded);
     in->counter = counters_->Contains(GetLabel(input, "__name__"));
   }
   // Its checkpoint may predate what the counter families say.
@@ -174,7 +172,7 @@ Shard::InputSeries* Shard::Find(uint64_t hash, std::span<const proto::LabelView>
   auto it = inputs_.find(hash);
   if (it == inputs_.end()) return nullptr;
   for (auto& in : it->second) {
-    if (SameLabels(labels, in->labels)) return in.get();
+    if (SameLabels(labels, in->encoded_labels)) return in.get();
   }
   return nullptr;
 }
@@ -187,21 +185,23 @@ Shard::InputSeries* Shard::Create(uint64_t hash, std::span<const proto::LabelVie
   auto& chain = inputs_[hash];
   chain.push_back(std::make_unique<InputSeries>());
   InputSeries* in = chain.back().get();
-  in->labels = std::move(input);
-  if (!ValidateLabels(in->labels).ok()) {
+  in->encoded_labels = EncodeLabels(input);
+  if (!ValidateLabels(input).ok()) {
     in->invalid = true;
     return in;
   }
-  in->counter = counters_->Contains(GetLabel(in->labels, "__name__"));
-  AddOutputs(in);
+  in->counter = counters_->Contains(GetLabel(input, "__name__"));
+  AddOutputs(in, input);
   return in;
 }
 
-void Shard::AddOutputs(InputSeries* in) {
+void Shard::AddOutputs(InputSeries* in) { AddOutputs(in, in->labels()); }
+
+void Shard::AddOutputs(InputSeries* in, const Labels& labels) {
   in->over_budget = false;
   // Valid labels are sorted, as selection needs them.
   for (const MetricConfig& metric : config_->metrics) {
-    if (!metric.selector.Matches(in->labels)) continue;
+    if (!metric.selector.Matches(labels)) continue;
     for (const ModelConfig& model : metric.models) {
       const std::string name = absl::StrCat(metric.predicted_metric_name, "_", model.kind);
       if (std::any_of(in->outputs.begin(), in->outputs.end(), [&name](const ForecastSeries* s) {
@@ -214,7 +214,7 @@ void Shard::AddOutputs(InputSeries* in) {
         continue;
       }
       auto series = MakeForecastSeries(next_id_->fetch_add(1, std::memory_order_relaxed),
-                                       OutputLabels(in->labels, name), metric, model, activities_);
+                                       OutputLabels(labels, name), metric, model, activities_);
       if (in->counter) ModelAsCounterRate(series.get());
       in->outputs.push_back(series.get());
       AddSeries(std::move(series));
@@ -227,7 +227,8 @@ absl::Status Shard::LearnCounters(const absl::flat_hash_set<std::string>& famili
   for (auto& [hash, chain] : inputs_) {
     for (auto& in : chain) {
       if (in->counter || in->invalid) continue;
-      const std::string_view name = GetLabel(in->labels, "__name__");
+      const Labels labels = in->labels();
+      const std::string_view name = GetLabel(labels, "__name__");
       if (!InCounterFamily(name, families)) continue;
       in->counter = true;
       for (ForecastSeries* out : in->outputs) {

@@ -160,7 +160,10 @@ class Shard {
   // when no metric_query selects it: a cached drop). Most feed one, held
   // inline: every sample reads it, and a pointer less is a cache miss less.
   struct InputSeries {
-    Labels labels;
+    // Its labels as EncodeLabels writes them: a third of the memory of
+    // Labels, and every series holds one.
+    std::string encoded_labels;
+    Labels labels() const { return *DecodeLabels(encoded_labels); }
     absl::InlinedVector<ForecastSeries*, 1> outputs;
     // Labels Prometheus would never send (see ValidateLabels): not modelled,
     // since remote read must only return valid series.
@@ -177,8 +180,10 @@ class Shard {
   InputSeries* Find(uint64_t hash, std::span<const proto::LabelView> labels);
   InputSeries* Create(uint64_t hash, std::span<const proto::LabelView> labels);
   // Adds to `in` a new series for each model of each entry selecting it
-  // that it does not feed yet, as far as the budget allows.
+  // that it does not feed yet, as far as the budget allows; `labels` are
+  // in's, decoded.
   void AddOutputs(InputSeries* in);
+  void AddOutputs(InputSeries* in, const Labels& labels);
   // Adds to series_ and index_, and counts it.
   void AddSeries(std::unique_ptr<ForecastSeries> series);
   // Removes `gone` from series_ and index_, and uncounts them.

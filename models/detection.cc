@@ -66,7 +66,7 @@ int BinOf(double z) {
 }
 
 // The Gaussian prior: mass of |N(0,1)| / kPriorBandSigmas in each bin.
-std::array<float, Detector::kBins> Prior() {
+std::array<float, Detector::kBins> ComputePrior() {
   std::array<float, Detector::kBins> h{};
   auto cdf = [](double z) {  // P(|N| / s <= z)
     return std::erf(z * kPriorBandSigmas / std::numbers::sqrt2);
@@ -78,6 +78,13 @@ std::array<float, Detector::kBins> Prior() {
     h[b] = static_cast<float>(kPriorMass * ((std::isinf(hi) ? 1 : cdf(hi)) - cdf(lo)));
   }
   return h;
+}
+
+// Computed once: every new Detector starts from it (a restart makes a
+// million, each then restored over it).
+const std::array<float, Detector::kBins>& Prior() {
+  static const std::array<float, Detector::kBins> prior = ComputePrior();
+  return prior;
 }
 
 absl::Status ParseMinDev(const std::string& text, DetectionOptions* o) {
