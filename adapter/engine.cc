@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <latch>
+#include <functional>
 #include <limits>
 #include <optional>
 #include <thread>
@@ -19,6 +20,15 @@ namespace {
 // Counter families remembered at most: far more than one Prometheus scrapes
 // (each costs its name), few enough to bound the memory of a hostile sender.
 constexpr size_t kMaxCounterFamilies = 100'000;
+
+// Runs fn(0) .. fn(n - 1) on threads of their own (fn(0) on this one) and
+// waits for all of them: for start-up work, before the shards run.
+void RunOnThreads(size_t n, const std::function<void(size_t)>& fn) {
+  std::vector<std::thread> threads;
+  for (size_t i = 1; i < n; ++i) threads.emplace_back(fn, i);
+  fn(0);
+  for (std::thread& t : threads) t.join();
+}
 
 // The first sample outside [min_ms, max_ms], as an error naming its series.
 // Prometheus' receiver refuses such a request whole with 400 (out of
@@ -187,18 +197,15 @@ absl::Status Engine::Restore(const Config& config,
   std::vector<StoredSeries> batch;
   absl::Status failed;
   auto run_batch = [&] {
+    if (batch.empty()) return;
     std::vector<std::optional<RestoredSeries>> made(batch.size());
     std::vector<RestoreCounts> worker_counts(workers);
     std::vector<absl::Status> worker_status(workers);
-    auto work = [&](size_t w) {
+    RunOnThreads(workers, [&](size_t w) {
       for (size_t i = w; i < batch.size() && worker_status[w].ok(); i += workers) {
         worker_status[w] = RestoreOne(config, wanted, batch[i], &made[i], &worker_counts[w]);
       }
-    };
-    std::vector<std::thread> threads;
-    for (size_t w = 1; w < workers; ++w) threads.emplace_back(work, w);
-    work(0);
-    for (std::thread& t : threads) t.join();
+    });
     for (size_t w = 0; w < workers; ++w) {
       failed.Update(worker_status[w]);
       counts->replayed += worker_counts[w].replayed;
@@ -237,13 +244,9 @@ absl::Status Engine::Load() {
   std::vector<std::vector<RestoredSeries>> per_shard(shards_.size());
   for (RestoredSeries& r : restored) per_shard[r.hash % shards_.size()].push_back(std::move(r));
   restored.clear();
-  std::vector<std::thread> threads;
-  for (size_t i = 0; i < shards_.size(); ++i) {
-    threads.emplace_back([this, i, &per_shard] {
-      for (RestoredSeries& r : per_shard[i]) shards_[i]->Adopt(std::move(r));
-    });
-  }
-  for (std::thread& t : threads) t.join();
+  RunOnThreads(shards_.size(), [this, &per_shard](size_t i) {
+    for (RestoredSeries& r : per_shard[i]) shards_[i]->Adopt(std::move(r));
+  });
   log_->Info("loaded stored state", {{"series", absl::StrCat(loaded)},
                                      {"replayed_points", absl::StrCat(counts.replayed)},
                                      {"skipped_unconfigured", absl::StrCat(counts.skipped)},

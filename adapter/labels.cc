@@ -126,6 +126,15 @@ bool NextEncodedLabel(std::string_view* bytes, std::string_view* name, std::stri
   return GetLengthPrefixed(bytes, name) && GetLengthPrefixed(bytes, value);
 }
 
+std::string_view GetEncodedLabel(std::string_view bytes, std::string_view name) {
+  std::string_view n;
+  std::string_view v;
+  while (NextEncodedLabel(&bytes, &n, &v)) {
+    if (n == name) return v;
+  }
+  return {};
+}
+
 absl::Status ValidateLabels(const Labels& labels) {
   for (size_t i = 0; i < labels.size(); ++i) {
     const Label& l = labels[i];

@@ -41,6 +41,8 @@ absl::StatusOr<Labels> DecodeLabels(std::string_view bytes);
 // Reads the next label at the front of EncodeLabels' `*bytes` without
 // copying it, and drops it; false at the end or when malformed.
 bool NextEncodedLabel(std::string_view* bytes, std::string_view* name, std::string_view* value);
+// GetLabel() on EncodeLabels' bytes, without decoding them.
+std::string_view GetEncodedLabel(std::string_view bytes, std::string_view name);
 
 // What Prometheus requires of a series it is given: names match
 // [a-zA-Z_][a-zA-Z0-9_]*, values are non-empty valid UTF-8, names are unique

@@ -227,8 +227,7 @@ absl::Status Shard::LearnCounters(const absl::flat_hash_set<std::string>& famili
   for (auto& [hash, chain] : inputs_) {
     for (auto& in : chain) {
       if (in->counter || in->invalid) continue;
-      const Labels labels = in->labels();
-      const std::string_view name = GetLabel(labels, "__name__");
+      const std::string_view name = GetEncodedLabel(in->encoded_labels, "__name__");
       if (!InCounterFamily(name, families)) continue;
       in->counter = true;
       for (ForecastSeries* out : in->outputs) {

@@ -78,10 +78,14 @@ double Combined::HalfRange(double yhat) const {
   return std::max(highest_ / 2 - lowest_ / 2, ScaleFloor(yhat) / 2);
 }
 
-Forecast Combined::Publish(int64_t t_ms, const Forecast& level) const {
+std::optional<HourlyRange::Range> Combined::HourAround(int64_t t_ms) const {
+  if (n_ < detection_->min_n_samples_seen) return std::nullopt;
+  return hours_.Around(t_ms);
+}
+
+Forecast Combined::Publish(const std::optional<HourlyRange::Range>& hour,
+                           const Forecast& level) const {
   const bool warmed_up = n_ >= detection_->min_n_samples_seen;
-  const std::optional<HourlyRange::Range> hour =
-      warmed_up ? hours_.Around(t_ms) : std::optional<HourlyRange::Range>();
   // The level as far as the values seen at this time of day allow, the
   // level part's band (widened) around it.
   const double yhat =
@@ -107,12 +111,15 @@ Forecast Combined::Publish(int64_t t_ms, const Forecast& level) const {
   return Forecast{yhat, std::min(lower, yhat - min_dev), std::max(upper, yhat + min_dev)};
 }
 
-Forecast Combined::Predict(int64_t t_ms) const { return Publish(t_ms, level_->Predict(t_ms)); }
+Forecast Combined::Predict(int64_t t_ms) const {
+  return Publish(HourAround(t_ms), level_->Predict(t_ms));
+}
 
 Verdict Combined::Observe(int64_t t_ms, double value) {
   const Verdict level = level_->Observe(t_ms, value);
   Verdict v;
-  v.forecast = Publish(t_ms, level.forecast);
+  const std::optional<HourlyRange::Range> hour = HourAround(t_ms);
+  v.forecast = Publish(hour, level.forecast);
   const Forecast& f = v.forecast;
   const double error = value - f.yhat;
   const bool above = error > 0;
@@ -127,7 +134,7 @@ Verdict Combined::Observe(int64_t t_ms, double value) {
       const double range = HalfRange(f.yhat);
       const double excess = above ? value / 2 - highest_ / 2 : lowest_ / 2 - value / 2;
       if (excess > 0) score = std::max(score, 1 + kExcessSlope * excess / range);
-      if (const std::optional<HourlyRange::Range> hour = hours_.Around(t_ms)) {
+      if (hour.has_value()) {
         const double hour_excess =
             above ? value / 2 - hour->highest / 2 : hour->lowest / 2 - value / 2;
         score = std::max(score, hour_excess / (kHourlyMargin * range));

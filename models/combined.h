@@ -64,6 +64,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -136,8 +137,11 @@ class Combined final : public Forecaster {
   static constexpr double kHourlyMargin = 0.3;
 
  private:
-  // The published forecast at t around the level part's published `level`.
-  Forecast Publish(int64_t t_ms, const Forecast& level) const;
+  // The range seen around t's time of day, once warmed up (see HourlyRange).
+  std::optional<HourlyRange::Range> HourAround(int64_t t_ms) const;
+  // The published forecast around the level part's published `level`,
+  // with `hour` the HourAround() of its time.
+  Forecast Publish(const std::optional<HourlyRange::Range>& hour, const Forecast& level) const;
   // Half the range of every value seen, at least half ScaleFloor(yhat);
   // halved so that it stays finite whatever the values.
   double HalfRange(double yhat) const;

@@ -21,6 +21,16 @@ TEST(Labels, GetLabelFindsValueAndReadsMissingAsEmpty) {
   EXPECT_EQ(GetLabel(Labels{}, "job"), "");
 }
 
+TEST(Labels, GetEncodedLabelReadsTheEncodingAsGetLabelReadsLabels) {
+  const Labels labels = {{"__name__", "up"}, {"instance", "a:9100"}, {"job", "node"}};
+  const std::string bytes = EncodeLabels(labels);
+  for (const char* name : {"__name__", "instance", "job", "missing", "a", "zzz"}) {
+    EXPECT_EQ(GetEncodedLabel(bytes, name), GetLabel(labels, name)) << name;
+  }
+  EXPECT_EQ(GetEncodedLabel("", "job"), "");
+  EXPECT_EQ(GetEncodedLabel("\x02" "ab" "\x05" "ab", "ab"), "");  // truncated value
+}
+
 TEST(Labels, SortLabelsOrdersByName) {
   Labels labels = {{"job", "node"}, {"__name__", "up"}, {"instance", "x"}};
   SortLabels(&labels);
