@@ -332,23 +332,33 @@ absl::Status Shard::Apply(const proto::WriteRequestView& req, std::span<const ui
 }
 
 absl::Status Shard::Checkpoint(bool all) {
-  storage::WriteBatch batch;
-  std::vector<ForecastSeries*> written;
+  std::vector<ForecastSeries*> changed;
   for (const auto& s : series_) {
-    if (!all && !s->dirty) continue;
-    if (!s->persisted) batch.PutSeries(s->id, EncodeLabels(s->labels));
-    batch.PutState(s->id, EncodeCheckpoint(*s));
-    written.push_back(s.get());
+    if (all || s->dirty) changed.push_back(s.get());
   }
-  if (written.empty()) return absl::OkStatus();
-  absl::Status status = store_->Write(&batch);
-  if (status.ok()) {
-    for (ForecastSeries* s : written) {
+  return SaveStates(changed);
+}
+
+absl::Status Shard::SaveStates(std::span<ForecastSeries* const> series) {
+  // In batches of about 2 MB: one batch for a shard's half million series
+  // was 600 MB of memory at once and one WAL file as large, all of which a
+  // restart after kill -9 read again.
+  constexpr size_t kBatchSeries = 2048;
+  for (size_t begin = 0; begin < series.size(); begin += kBatchSeries) {
+    const std::span<ForecastSeries* const> part =
+        series.subspan(begin, std::min(kBatchSeries, series.size() - begin));
+    storage::WriteBatch batch;
+    for (const ForecastSeries* s : part) {
+      if (!s->persisted) batch.PutSeries(s->id, EncodeLabels(s->labels));
+      batch.PutState(s->id, EncodeCheckpoint(*s));
+    }
+    if (absl::Status status = store_->Write(&batch); !status.ok()) return status;
+    for (ForecastSeries* s : part) {
       s->dirty = false;
       s->persisted = true;
     }
   }
-  return status;
+  return absl::OkStatus();
 }
 
 absl::Status Shard::Expire(int64_t now_ms) {
@@ -389,7 +399,6 @@ absl::Status Shard::Expire(int64_t now_ms) {
 }
 
 absl::StatusOr<size_t> Shard::Retrain(const std::vector<LabelMatcher>& matchers) {
-  storage::WriteBatch batch;
   std::vector<ForecastSeries*> retrained;
   for (const auto& s : series_) {
     // The input labels are only needed for a selector or an activity lock.
@@ -398,16 +407,9 @@ absl::StatusOr<size_t> Shard::Retrain(const std::vector<LabelMatcher>& matchers)
     if (!MatchesAll(matchers, input)) continue;
     s->model->Retrain();
     if (s->activity != nullptr) activities_->OnRetrained(*s->activity, input);
-    if (!s->persisted) batch.PutSeries(s->id, EncodeLabels(s->labels));
-    batch.PutState(s->id, EncodeCheckpoint(*s));
     retrained.push_back(s.get());
   }
-  if (retrained.empty()) return 0;
-  if (absl::Status status = store_->Write(&batch); !status.ok()) return status;
-  for (ForecastSeries* s : retrained) {
-    s->dirty = false;
-    s->persisted = true;
-  }
+  if (absl::Status status = SaveStates(retrained); !status.ok()) return status;
   return retrained.size();
 }
 

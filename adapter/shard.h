@@ -195,6 +195,9 @@ class Shard {
   // place counts already).
   void CountSeries();
 
+  // Writes the labels (if not yet stored) and the checkpoint of each, in
+  // batches; marks each batch written clean.
+  absl::Status SaveStates(std::span<ForecastSeries* const> series);
   void ScheduleCheckpoint();
   void ScheduleRetrain();
 

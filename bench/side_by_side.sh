@@ -77,7 +77,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-log() { printf '== %s\n' "$*" >&2; }
+# shellcheck source=bench/lib.sh
+source "$repo/bench/lib.sh"
 
 # --- install ------------------------------------------------------------------
 if [ "$(id -u)" = 0 ]; then
@@ -97,21 +98,12 @@ for tool in prometheus victoria-metrics cmake python3 curl; do
 done
 
 # --- build --------------------------------------------------------------------
-log "building (Release) in $build_dir"
-if ! { cmake -S "$repo" -B "$build_dir" -DCMAKE_BUILD_TYPE=Release -DKAD_BUILD_TESTS=OFF &&
-       cmake --build "$build_dir" -j"$(nproc)" \
-         --target k8s-anomaly-detector kad_loadgen kad_decode_only; } > "$work/build.log" 2>&1; then
-  tail -30 "$work/build.log" >&2
-  exit 1
-fi
+build_release k8s-anomaly-detector kad_loadgen kad_decode_only
 loadgen="$build_dir/bench/loadgen/kad_loadgen"
 decode_only="$build_dir/bench/loadgen/kad_decode_only"
 adapter="$build_dir/adapter/k8s-anomaly-detector"
 
 # --- receivers ----------------------------------------------------------------
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 
 cat > "$work/prometheus.yml" <<'EOF'
 global: {}

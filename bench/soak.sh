@@ -40,27 +40,12 @@ while [ $# -gt 0 ]; do
 done
 
 work=$(mktemp -d /tmp/kad-soak.XXXXXX)
-adapter_pid=""
-cleanup() {
-  if [ -n "$adapter_pid" ]; then
-    kill -TERM "$adapter_pid" 2>/dev/null || true
-    wait "$adapter_pid" 2>/dev/null || true
-  fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-log() { printf '== %s\n' "$*" >&2; }
+# shellcheck source=bench/lib.sh
+source "$repo/bench/lib.sh"
+stop_adapter_at_exit
 
 if [ "$(id -u)" = 0 ]; then bash "$repo/scripts/install-deps.sh"; fi
-log "building (Release) in $build_dir"
-if ! { cmake -S "$repo" -B "$build_dir" -DCMAKE_BUILD_TYPE=Release -DKAD_BUILD_TESTS=OFF &&
-       cmake --build "$build_dir" -j2 --target k8s-anomaly-detector kad_loadgen kad_soak; } \
-     > "$work/build.log" 2>&1; then
-  tail -30 "$work/build.log" >&2
-  exit 1
-fi
-adapter="$build_dir/adapter/k8s-anomaly-detector"
+build_release k8s-anomaly-detector kad_loadgen kad_soak
 
 cat > "$work/environment.yaml" <<'YAML'
 version: "v1alpha"
@@ -70,34 +55,13 @@ prometheus_metric_list:
 series_ttl: 5m                          # churned-away series leave memory and storage
 YAML
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$(free_port)
 scrape() { curl -s "http://127.0.0.1:$port/metrics"; }
 metric() { scrape | awk -v m="$1" '$1 == m { print $2 }'; }
 
-# start_adapter DIR: a fresh adapter on $port, its data in DIR; sets $adapter_pid.
-start_adapter() {
-  mkdir -p "$1"
-  "$adapter" --config.file="$work/environment.yaml" --storage.path="$1/data" \
-    --web.listen-address="127.0.0.1:$port" --log.level=warn >"$1/log" 2>&1 &
-  adapter_pid=$!
-  for _ in $(seq 600); do
-    [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/-/ready")" = 200 ] && return 0
-    kill -0 "$adapter_pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  echo "the adapter did not become ready; its log:" >&2
-  cat "$1/log" >&2
-  exit 1
-}
-
-stop_adapter() {
-  kill -TERM "$adapter_pid" 2>/dev/null || true
-  wait "$adapter_pid" 2>/dev/null || true
-  adapter_pid=""
-}
-
 log "probing the maximum ingest rate ($series series, $probe)"
-start_adapter "$work/probe"
+mkdir -p "$work/probe"
+start_adapter "$work/probe/data" "$work/probe/log" --log.level=warn
 "$build_dir/bench/loadgen/kad_loadgen" --address="127.0.0.1:$port" --series="$series" \
   --connections="$connections" --duration="$probe" > "$work/probe.out"
 stop_adapter
@@ -106,7 +70,8 @@ max_rate=$(awk '/^result / { for (i = 2; i <= NF; ++i) if ($i ~ /^samples_per_s=
 rate=$(python3 -c "print(int(float('$max_rate') / 2))")
 log "maximum $max_rate samples/s; soaking at $rate samples/s for $duration"
 
-start_adapter "$work/soak"
+mkdir -p "$work/soak"
+start_adapter "$work/soak/data" "$work/soak/log" --log.level=warn
 status=0
 "$build_dir/bench/loadgen/kad_soak" --address="127.0.0.1:$port" --server-pid="$adapter_pid" \
   --series="$series" --rate="$rate" --churn="$churn" --churn-interval="$churn_interval" \

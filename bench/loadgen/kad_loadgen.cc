@@ -111,9 +111,12 @@ struct ConnectionResult {
   Clock::time_point end;
 };
 
+// Sends `ring` until it is all sent, the deadline or `stop`. Having sent it
+// all, sets `stop` when `stop_others` (the rings were sized for a rate: the
+// measurement ends with the first), not when every ring holds whole scrapes.
 void Send(const Target& target, const std::string& path, const EncodedShard& ring,
-          uint64_t first_round, Clock::time_point deadline, std::atomic<bool>* stop,
-          ConnectionResult* out) {
+          uint64_t first_round, Clock::time_point deadline, bool stop_others,
+          std::atomic<bool>* stop, ConnectionResult* out) {
   KeepAliveClient client(target.host, target.port);
   out->latency_ms.reserve(ring.bodies.size());
   size_t next = 0, sent = 0;
@@ -140,7 +143,7 @@ void Send(const Target& target, const std::string& path, const EncodedShard& rin
       ring.series == 0 ? first_round : first_round + (sent + ring.series - 1) / ring.series;
   if (next == ring.bodies.size()) {
     out->exhausted = true;
-    stop->store(true);
+    if (stop_others) stop->store(true);
   }
   out->end = Clock::now();
 }
@@ -263,12 +266,14 @@ int RunWrite(const Workload& workload, const Target& target) {
     const std::string path = absl::GetFlag(FLAGS_write_path);
     for (int c = 0; c < connections; ++c) {
       threads.emplace_back(Send, std::cref(target), std::cref(path), std::cref(rings[c]),
-                           o.first_round, deadline, &stop, &results[c]);
+                           o.first_round, deadline, o.rounds == 0, &stop, &results[c]);
     }
     for (std::thread& t : threads) t.join();
   }
 
   ConnectionResult total;
+  // Rings sized for a rate: one ran out; rings of whole scrapes: all were sent.
+  total.exhausted = o.rounds > 0;
   Clock::time_point end = start;
   for (ConnectionResult& r : results) {
     total.latency_ms.insert(total.latency_ms.end(), r.latency_ms.begin(), r.latency_ms.end());
@@ -277,7 +282,8 @@ int RunWrite(const Workload& workload, const Target& target) {
     total.requests_ok += r.requests_ok;
     total.non_2xx += r.non_2xx;
     total.errors += r.errors;
-    total.exhausted = total.exhausted || r.exhausted;
+    total.exhausted = o.rounds == 0 ? total.exhausted || r.exhausted
+                                    : total.exhausted && r.exhausted;
     if (total.first_failure.empty()) total.first_failure = r.first_failure;
     end = std::max(end, r.end);
   }

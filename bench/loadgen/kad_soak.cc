@@ -207,6 +207,7 @@ int Run() {
   }
   for (std::thread& t : senders) t.join();
   const int64_t rss_end = RssKib(pid);
+  rss_max = std::max(rss_max, rss_end);
   // Levelled off: the second half of the run grew the RSS by how much, in
   // per cent of the RSS at its middle.
   const int64_t rss_mid = rss_samples.empty() ? rss_start : rss_samples[rss_samples.size() / 2];

@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# How long the adapter takes to be ready again with many series in storage,
+# in one command:
+#
+#   bash bench/restart.sh                          # 1,000,000 series, 5 scrapes each
+#   bash bench/restart.sh --series 100000 --rounds 10
+#
+# Builds the adapter and kad_loadgen in Release, starts the adapter on
+# loopback with every series modelled (combined, the default kind) and fresh
+# storage, remote-writes --rounds scrapes of --series series (kad_loadgen),
+# waits --settle seconds (checkpoints are written in the background), then
+#   1. kills it with SIGKILL and starts it again: the crash restart;
+#   2. stops it with SIGTERM and starts it again: the clean restart;
+# and prints, for each, the time from the new process' start to /-/ready
+# answering 200, split into opening storage (until the "starting" log line),
+# loading the series (until "loaded stored state") and the rest, plus the
+# RSS per series before the first kill. Everything it starts it stops, by
+# PID, when it exits.
+set -euo pipefail
+
+series=1000000
+rounds=5
+settle=75
+repo=$(cd "$(dirname "$0")/.." && pwd)
+build_dir="$repo/build-bench"
+
+usage() {
+  sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'
+  echo "Flags: --series N ($series) --rounds N ($rounds) --settle S ($settle) --build-dir DIR ($build_dir)"
+}
+
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --series) series=$2; shift 2 ;;
+    --rounds) rounds=$2; shift 2 ;;
+    --settle) settle=$2; shift 2 ;;
+    --build-dir) build_dir=$2; shift 2 ;;
+    -h|--help) usage; exit 0 ;;
+    *) echo "unknown flag $1 (see --help)" >&2; exit 2 ;;
+  esac
+done
+
+work=$(mktemp -d /tmp/kad-restart.XXXXXX)
+# shellcheck source=bench/lib.sh
+source "$repo/bench/lib.sh"
+stop_adapter_at_exit
+
+[ "$(id -u)" = 0 ] && bash "$repo/scripts/install-deps.sh"
+build_release k8s-anomaly-detector kad_loadgen
+
+cat > "$work/environment.yaml" <<'EOF'
+version: "v1alpha"
+prometheus_metric_list:
+  - metric_query: '{__name__=~".+"}'   # every series the load generator sends
+    predicted_metric_name: "bench"
+EOF
+port=$(free_port)
+
+# timed_start NAME: starts the adapter on the same folder and prints
+# "NAME ready_s open_s load_s rest_s", from its start and its log lines.
+timed_start() {
+  local name=$1 t0 t1
+  t0=$(date +%s%3N)
+  start_adapter "$work/data" "$work/$name.log"
+  t1=$(date +%s%3N)
+  python3 - "$name" "$t0" "$t1" "$work/$name.log" <<'EOF'
+import datetime, re, sys
+name, t0, t1, path = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+at = {}
+for line in open(path):
+    m = re.search(r'ts=(\S+).*msg="?(starting k8s-anomaly-detector|loaded stored state)', line)
+    if m:
+        ts = datetime.datetime.fromisoformat(m.group(1).replace("Z", "+00:00")).timestamp() * 1000
+        at.setdefault(m.group(2), ts)
+opened = at.get("starting k8s-anomaly-detector", t0)
+loaded = at.get("loaded stored state", opened)
+print(f"{name:<8} {(t1 - t0) / 1e3:>8.1f} {(opened - t0) / 1e3:>10.1f} "
+      f"{(loaded - opened) / 1e3:>9.1f} {(t1 - loaded) / 1e3:>7.1f}")
+EOF
+}
+
+start_adapter "$work/data" "$work/first.log"
+log "writing $rounds scrapes of $series series"
+"$build_dir/bench/loadgen/kad_loadgen" --address="127.0.0.1:$port" --series="$series" \
+  --rounds="$rounds" --connections=2 --duration=600s --max-rate=1e9 > "$work/loadgen.out"
+grep '^result' "$work/loadgen.out" >&2
+grep -q '^result.* non2xx=0 errors=0 ' "$work/loadgen.out" ||
+  { echo "the load was not all acknowledged" >&2; exit 1; }
+log "waiting ${settle}s for checkpoints"
+sleep "$settle"
+rss_kib=$(awk '/^VmRSS:/ { print $2 }' "/proc/$adapter_pid/status")
+active=$(curl -s "http://127.0.0.1:$port/metrics" | awk '$1 == "kad_active_series" { print $2 }')
+
+echo "series in storage: ${active:-?}, RSS before the kill: $((rss_kib * 1024 / series)) B/series"
+printf '%-8s %8s %10s %9s %7s\n' restart ready_s open_s load_s rest_s
+kill -KILL "$adapter_pid"
+wait "$adapter_pid" 2>/dev/null || true
+timed_start crash
+stop_adapter
+timed_start clean
