@@ -12,10 +12,13 @@
 namespace kad::models {
 namespace {
 
-constexpr uint8_t kFormatVersion = 2;  // 2: the hourly range
+constexpr uint8_t kFormatVersion = 3;  // 2: the hourly range; 3: the hourly profile and drift
 constexpr uint8_t kKindTag = 5;  // combined, in every state's header
 // Scores are capped so a zero-width band never publishes infinity.
 constexpr double kMaxScore = 1e9;
+// The weights of a new drift and of its size under the half-lives.
+const double kDriftStep = Weight(1, Combined::kDriftHalfLife);
+const double kDriftScaleStep = Weight(1, Combined::kDriftScaleHalfLife);
 
 StateHeader Header(const CombinedOptions& o, const DetectionOptions& d) {
   // The detection args are part of the fingerprint: the level part's
@@ -78,13 +81,29 @@ double Combined::HalfRange(double yhat) const {
   return std::max(highest_ / 2 - lowest_ / 2, ScaleFloor(yhat) / 2);
 }
 
-std::optional<HourlyRange::Range> Combined::HourAround(int64_t t_ms) const {
-  if (n_ < detection_->min_n_samples_seen) return std::nullopt;
-  return hours_.Around(t_ms);
+Combined::TimeOfDay Combined::At(int64_t t_ms) const {
+  TimeOfDay day;
+  if (n_ < detection_->min_n_samples_seen) return day;
+  day.range = hours_.Around(t_ms);
+  if (day.range.has_value()) day.profile = profile_.At(t_ms);
+  return day;
 }
 
-Forecast Combined::Publish(const std::optional<HourlyRange::Range>& hour,
-                           const Forecast& level) const {
+double Combined::Residual(const HourlyProfile::Hour& hour, double value, double yhat) const {
+  return std::clamp((value - hour.mean) / ProfileDeviation(hour, yhat), -kDriftClip, kDriftClip);
+}
+
+double Combined::ProfileDeviation(const HourlyProfile::Hour& hour, double yhat) const {
+  return std::max(hour.deviation, 2 * kProfileFloor * HalfRange(yhat));
+}
+
+double Combined::DriftAfter(double residual) const {
+  // Clamped against rounding, so a drift never leaves [-kDriftClip, kDriftClip].
+  return std::clamp(drift_ + kDriftStep * (residual - drift_), -kDriftClip, kDriftClip);
+}
+
+Forecast Combined::Publish(const TimeOfDay& day, const Forecast& level) const {
+  const std::optional<HourlyRange::Range>& hour = day.range;
   const bool warmed_up = n_ >= detection_->min_n_samples_seen;
   // The level as far as the values seen at this time of day allow, the
   // level part's band (widened) around it.
@@ -102,6 +121,17 @@ Forecast Combined::Publish(const std::optional<HourlyRange::Range>& hour,
     lower = std::max(lower, hour->lowest - margin);
     upper = std::min(upper, hour->highest + margin);
   }
+  if (day.profile.has_value() && DriftReady()) {
+    // The residuals that would take the drift to the alarm level on either
+    // side (drift + step * (residual - drift) = +-alarm); beyond the clip
+    // no value does.
+    const double alarm = kDriftRatio * drift_scale_;
+    const double deviation = ProfileDeviation(*day.profile, yhat);
+    const double up = drift_ + (alarm - drift_) / kDriftStep;
+    const double down = drift_ - (alarm + drift_) / kDriftStep;
+    if (up < kDriftClip) upper = std::min(upper, day.profile->mean + up * deviation);
+    if (down > -kDriftClip) lower = std::max(lower, day.profile->mean + down * deviation);
+  }
   if (quiet_left_ > 0) {
     lower = yhat - kQuietWidening * (yhat - lower);
     upper = yhat + kQuietWidening * (upper - yhat);
@@ -112,15 +142,21 @@ Forecast Combined::Publish(const std::optional<HourlyRange::Range>& hour,
 }
 
 Forecast Combined::Predict(int64_t t_ms) const {
-  return Publish(HourAround(t_ms), level_->Predict(t_ms));
+  return Publish(At(t_ms), level_->Predict(t_ms));
 }
 
 Verdict Combined::Observe(int64_t t_ms, double value) {
   const Verdict level = level_->Observe(t_ms, value);
   Verdict v;
-  const std::optional<HourlyRange::Range> hour = HourAround(t_ms);
-  v.forecast = Publish(hour, level.forecast);
+  const TimeOfDay day = At(t_ms);
+  const std::optional<HourlyRange::Range>& hour = day.range;
+  v.forecast = Publish(day, level.forecast);
   const Forecast& f = v.forecast;
+  // The drift once this value is learnt, where there is a profile to drift from.
+  std::optional<double> drift;
+  if (day.profile.has_value() && !std::isnan(value)) {
+    drift = DriftAfter(Residual(*day.profile, value, f.yhat));
+  }
   const double error = value - f.yhat;
   const bool above = error > 0;
   const bool watched =
@@ -139,6 +175,9 @@ Verdict Combined::Observe(int64_t t_ms, double value) {
             above ? value / 2 - hour->highest / 2 : hour->lowest / 2 - value / 2;
         score = std::max(score, hour_excess / (kHourlyMargin * range));
       }
+      if (drift.has_value() && DriftReady()) {
+        score = std::max(score, (above ? *drift : -*drift) / (kDriftRatio * drift_scale_));
+      }
     }
     if (quiet_left_ > 0) score /= kQuietWidening;
     const bool outside = value > f.yhat_upper || value < f.yhat_lower;
@@ -154,7 +193,18 @@ Verdict Combined::Observe(int64_t t_ms, double value) {
   } else if (warmed_up && v.anomaly_score > kQuietAfterScore) {
     quiet_left_ = kQuietSamples;
   }
+  if (drift.has_value()) {
+    drift_ = *drift;
+    ++drift_n_;
+    // A running mean at first; after warm-up an alarm-sized drift counts
+    // only as the alarm level, so one incident does not blunt the next.
+    const double size =
+        DriftReady() ? std::min(std::abs(drift_), kDriftRatio * drift_scale_) : std::abs(drift_);
+    const double w = std::max(1.0 / static_cast<double>(drift_n_), kDriftScaleStep);
+    drift_scale_ = std::min(drift_scale_ + w * (size - drift_scale_), kDriftClip);
+  }
   hours_.Add(t_ms, value);
+  profile_.Add(t_ms, value);
   if (n_ == 0) {
     lowest_ = highest_ = value;
   } else {
@@ -174,7 +224,11 @@ void Combined::SerializeTo(std::string* out) const {
   w.F64(lowest_);
   w.F64(highest_);
   w.I64(quiet_left_);
+  w.F64(drift_);
+  w.F64(drift_scale_);
+  w.I64(drift_n_);
   hours_.SerializeTo(out);
+  profile_.SerializeTo(out);
   level_->SerializeTo(out);
 }
 
@@ -186,29 +240,44 @@ absl::Status Combined::Restore(std::string_view state) {
   double lowest = 0;
   double highest = 0;
   int64_t quiet_left = 0;
-  if (!r.I64(&n) || !r.F64(&lowest) || !r.F64(&highest) || !r.I64(&quiet_left)) {
+  double drift = 0;
+  double drift_scale = 0;
+  int64_t drift_n = 0;
+  if (!r.I64(&n) || !r.F64(&lowest) || !r.F64(&highest) || !r.I64(&quiet_left) || !r.F64(&drift) ||
+      !r.F64(&drift_scale) || !r.I64(&drift_n)) {
     return corrupt("truncated");
   }
+  // A drift averages residuals clipped at kDriftClip, and so does its size.
   if (n < 0 || !Finite(lowest) || !Finite(highest) || !(lowest <= highest) || quiet_left < 0 ||
-      quiet_left > kQuietSamples) {
+      quiet_left > kQuietSamples || !(std::abs(drift) <= kDriftClip) || !(drift_scale >= 0) ||
+      !(drift_scale <= kDriftClip) || drift_n < 0) {
     return corrupt("value out of range");
   }
-  // The header, n_, lowest_, highest_, quiet_left_, then the hourly range.
-  constexpr size_t kOwnBytes = 2 + 8 + 4 * 8;
-  if (state.size() < kOwnBytes + HourlyRange::kSerializedBytes) return corrupt("truncated");
+  // The header, n_, lowest_, highest_, quiet_left_, the drift's three
+  // fields, then the hourly range and profile.
+  constexpr size_t kOwnBytes = 2 + 8 + 7 * 8;
+  constexpr size_t kProfileAt = kOwnBytes + HourlyRange::kSerializedBytes;
+  constexpr size_t kLevelAt = kProfileAt + HourlyProfile::kSerializedBytes;
+  if (state.size() < kLevelAt) return corrupt("truncated");
   HourlyRange hours;
   if (absl::Status s = hours.Restore(state.substr(kOwnBytes, HourlyRange::kSerializedBytes));
       !s.ok()) {
     return s;
   }
-  auto level = std::make_unique<Detector>(detection_,
-                                          std::make_unique<RobustZScore>(LevelOptions(*options_)));
-  if (absl::Status s = level->Restore(state.substr(kOwnBytes + HourlyRange::kSerializedBytes));
+  HourlyProfile profile;
+  if (absl::Status s = profile.Restore(state.substr(kProfileAt, HourlyProfile::kSerializedBytes));
       !s.ok()) {
     return s;
   }
+  auto level = std::make_unique<Detector>(detection_,
+                                          std::make_unique<RobustZScore>(LevelOptions(*options_)));
+  if (absl::Status s = level->Restore(state.substr(kLevelAt)); !s.ok()) return s;
   level_ = std::move(level);
   hours_ = hours;
+  profile_ = profile;
+  drift_ = drift;
+  drift_scale_ = drift_scale;
+  drift_n_ = drift_n;
   n_ = n;
   lowest_ = lowest;
   highest_ = highest;

@@ -11,11 +11,7 @@ namespace kad::models {
 namespace {
 
 constexpr uint8_t kFormatVersion = 1;
-constexpr int64_t kHourMs = 3'600'000;
-
-int HourOfDay(int64_t t_ms) {
-  return static_cast<int>(FloorMod(FloorDiv(t_ms, kHourMs), HourlyRange::kHours));
-}
+static_assert(HourlyRange::kHours == 24, "HourOfDay() numbers the hours of the day");
 
 absl::Status Rejected(std::string_view why) {
   return absl::InvalidArgumentError(absl::StrCat("hourly range state rejected: ", std::string(why)));

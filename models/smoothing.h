@@ -1,6 +1,7 @@
 // Arithmetic every model kind shares: time in seconds, the weight of a new
 // observation under exponential forgetting in time, floor division of
-// timestamps, and the constants and floor of a residual band.
+// timestamps and the hour of the day, and the constants and floor of a
+// residual band.
 //
 //   const double w = Weight(std::min(Seconds(dt_ms), kMaxLearnStepS), half_life_s);
 //   mean += w * (std::min(std::abs(error), kClipSigmas * sigma) - mean);
@@ -45,6 +46,12 @@ inline int64_t FloorDiv(int64_t a, int64_t b) {
 inline int64_t FloorMod(int64_t a, int64_t b) {
   const int64_t r = a % b;
   return r < 0 ? r + b : r;
+}
+
+// The hour of the UTC day of t_ms, 0..23, for timestamps before 1970 too.
+inline int HourOfDay(int64_t t_ms) {
+  constexpr int64_t kHourMs = 3'600'000;
+  return static_cast<int>(FloorMod(FloorDiv(t_ms, kHourMs), 24));
 }
 
 inline bool Finite(double v) { return std::isfinite(v); }

@@ -120,33 +120,60 @@ TEST(Combined, FlagsAReturnToAnOldExtremeFarFromTheLevel) {
   EXPECT_LT(v.forecast.yhat_upper, 150);
 }
 
-// A daily cycle, low at night, high by day: after four days a value inside
-// the overall range but far beyond what this time of day has seen is
-// news, and the band follows the time of day.
+constexpr int64_t kFiveMinutesMs = 300'000;
+// The midnight (UTC) before kStartMs, where the daily cycles start.
+constexpr int64_t kMidnightMs = kStartMs - kStartMs % kDayMs;
+
+// A daily cycle: 10 at night (before 08:00 UTC), 100 by day.
+double DailyCycle(int64_t t_ms) { return (t_ms / kHourMs) % 24 < 8 ? 10.0 : 100.0; }
+
+// Feeds `m` every five minutes from *t_ms until `end_ms` (leaving *t_ms
+// there) with level(t) plus unit noise; returns the anomalies.
+int FeedUntil(Forecaster& m, std::mt19937_64& rng, int64_t* t_ms, int64_t end_ms,
+              double (*level)(int64_t)) {
+  std::normal_distribution<double> noise(0, 1);
+  int anomalies = 0;
+  for (; *t_ms < end_ms; *t_ms += kFiveMinutesMs) {
+    anomalies += m.Observe(*t_ms, level(*t_ms) + noise(rng)).anomaly;
+  }
+  return anomalies;
+}
+
+// After four days of a daily cycle a value inside the overall range but
+// far beyond what this time of day has seen is news, and the band follows
+// the time of day.
 TEST(Combined, FlagsAValueNewForItsTimeOfDay) {
   std::mt19937_64 rng(13);
-  std::normal_distribution<double> noise(0, 1);
   auto m = NewModel();
-  constexpr int64_t kFiveMinutesMs = 300'000;
-  const int64_t midnight = kStartMs - kStartMs % kDayMs;
-  auto cycle = [](int64_t t) { return (t / kHourMs) % 24 < 8 ? 10.0 : 100.0; };
-  int64_t t = midnight;
-  int anomalies = 0;
-  for (; t < midnight + 6 * kDayMs; t += kFiveMinutesMs) {
-    anomalies += m->Observe(t, cycle(t) + noise(rng)).anomaly;
-  }
-  EXPECT_LE(anomalies, 10);  // the cycle itself is not news
+  int64_t t = kMidnightMs;
+  EXPECT_LE(FeedUntil(*m, rng, &t, kMidnightMs + 6 * kDayMs, DailyCycle), 10);  // not news
   const int64_t three_am = t + 3 * kHourMs;
   const int64_t three_pm = t + 15 * kHourMs;
   EXPECT_LT(m->Predict(three_am).yhat_upper, 50);
   EXPECT_GT(m->Predict(three_pm).yhat_upper, 100);
-  for (; t < three_am; t += kFiveMinutesMs) m->Observe(t, cycle(t) + noise(rng));
+  FeedUntil(*m, rng, &t, three_am, DailyCycle);
   const Verdict v = m->Observe(three_am, 80);
   EXPECT_TRUE(v.anomaly) << v.anomaly_score;
   EXPECT_LT(v.forecast.yhat_upper, 80);
   // At 3 pm, 80 is what the series does by day... near enough: not news.
-  for (t += kFiveMinutesMs; t < three_pm; t += kFiveMinutesMs) m->Observe(t, cycle(t) + noise(rng));
+  t += kFiveMinutesMs;
+  FeedUntil(*m, rng, &t, three_pm, DailyCycle);
   EXPECT_FALSE(m->Observe(three_pm, 95).anomaly);
+}
+
+// A daily cycle that stops: one morning stays at the night's level. Before
+// 10:00 the hours around (from 06:00) have seen night and day values, so
+// each value is one this time of day has seen, and the level part has seen
+// it every night; the drift from the hour's profile is news before then.
+TEST(Combined, FlagsADailyCycleThatStops) {
+  std::mt19937_64 rng(14);
+  auto m = NewModel();
+  int64_t t = kMidnightMs;
+  FeedUntil(*m, rng, &t, kMidnightMs + 5 * kDayMs, DailyCycle);
+  EXPECT_LE(FeedUntil(*m, rng, &t, kMidnightMs + 8 * kDayMs + 8 * kHourMs, DailyCycle), 2);
+  const int morning =
+      FeedUntil(*m, rng, &t, kMidnightMs + 8 * kDayMs + 10 * kHourMs, [](int64_t) { return 10.0; });
+  EXPECT_GE(morning, 1);
 }
 
 TEST(Combined, StaysQuietOnNoise) {
@@ -253,9 +280,12 @@ TEST(Combined, RestoreChecksItsOwnFields) {
   auto m = NewModel();
   FeedNoise(*m, rng, kStartMs, 300, 10, 1);
   const std::string good = State(*m);
-  // lowest_ and highest_ follow the 10-byte header and n_.
+  // lowest_ and highest_ follow the 10-byte header and n_; after
+  // quiet_left_, the drift and its scale.
   ExpectRejectedWithNaNAt([] { return NewModel(); }, good, 18);
   ExpectRejectedWithNaNAt([] { return NewModel(); }, good, 26);
+  ExpectRejectedWithNaNAt([] { return NewModel(); }, good, 42);
+  ExpectRejectedWithNaNAt([] { return NewModel(); }, good, 50);
   std::string swapped = good;
   std::swap_ranges(swapped.begin() + 18, swapped.begin() + 26, swapped.begin() + 26);
   EXPECT_EQ(NewModel()->Restore(swapped).code(), absl::StatusCode::kInvalidArgument);
