@@ -248,14 +248,32 @@ absl::Status Shard::Apply(const proto::WriteRequestView& req, std::span<const ui
   // Series whose models moved: rewound if the batch is not written.
   std::vector<ForecastSeries*> touched;
 
-  for (uint32_t index : indices) {
-    const proto::SeriesView& sv = req.series[index];
+  // With a million series every series' memory is a cache miss. The inputs
+  // are found first, their table slots fetched kAhead series early; the
+  // models are then fetched while the series kAhead/2 before them are
+  // modelled, so the misses of several series overlap.
+  constexpr size_t kAhead = 8;
+  std::vector<InputSeries*>& found = found_;
+  found.assign(indices.size(), nullptr);
+  for (size_t i = 0; i < indices.size(); ++i) {
+    if (i + kAhead < indices.size()) inputs_.prefetch(hashes[indices[i + kAhead]]);
+    const proto::SeriesView& sv = req.series[indices[i]];
+    if (sv.sample_begin == sv.sample_end) continue;
     const auto labels = req.LabelsOf(sv);
-    const auto samples = req.SamplesOf(sv);
-    if (samples.empty()) continue;
-    const uint64_t hash = hashes[index];
-    InputSeries* in = Find(hash, labels);
-    if (in == nullptr) in = Create(hash, labels);
+    InputSeries* in = Find(hashes[indices[i]], labels);
+    found[i] = in != nullptr ? in : Create(hashes[indices[i]], labels);
+    for (const ForecastSeries* out : found[i]->outputs) models::PrefetchBytes(out, sizeof(*out));
+  }
+  for (size_t i = 0; i < indices.size(); ++i) {
+    InputSeries* in = found[i];
+    if (in == nullptr) continue;
+    if (const InputSeries* next = i + kAhead < found.size() ? found[i + kAhead] : nullptr) {
+      for (const ForecastSeries* out : next->outputs) __builtin_prefetch(out->model.get());
+    }
+    if (const InputSeries* next = i + kAhead / 2 < found.size() ? found[i + kAhead / 2] : nullptr) {
+      for (const ForecastSeries* out : next->outputs) out->model->Prefetch();
+    }
+    const auto samples = req.SamplesOf(req.series[indices[i]]);
     in->last_seen_ms = now_ms;
     if (in->invalid) {
       count(SampleOutcome::kInvalidLabels, samples.size());

@@ -217,6 +217,8 @@ class Shard {
   std::vector<std::unique_ptr<ForecastSeries>> series_;
   LabelIndex index_;  // of series_
   int64_t counted_ = 0;  // series_.size() as last added to budget_->used
+  // Apply's inputs of the request's series, kept to reuse the memory.
+  std::vector<InputSeries*> found_;
 
   boost::asio::io_context io_;
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;

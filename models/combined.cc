@@ -74,8 +74,12 @@ Combined::Combined(std::shared_ptr<const CombinedOptions> options,
                    std::shared_ptr<const DetectionOptions> detection)
     : options_(std::move(options)),
       detection_(std::move(detection)),
-      level_(std::make_unique<Detector>(detection_,
-                                        std::make_unique<RobustZScore>(LevelOptions(*options_)))) {}
+      level_(detection_, std::make_unique<RobustZScore>(LevelOptions(*options_))) {}
+
+void Combined::Prefetch() const {
+  PrefetchBytes(this, sizeof(*this));
+  level_.Prefetch();
+}
 
 double Combined::HalfRange(double yhat) const {
   return std::max(highest_ / 2 - lowest_ / 2, ScaleFloor(yhat) / 2);
@@ -142,11 +146,11 @@ Forecast Combined::Publish(const TimeOfDay& day, const Forecast& level) const {
 }
 
 Forecast Combined::Predict(int64_t t_ms) const {
-  return Publish(At(t_ms), level_->Predict(t_ms));
+  return Publish(At(t_ms), level_.Predict(t_ms));
 }
 
 Verdict Combined::Observe(int64_t t_ms, double value) {
-  const Verdict level = level_->Observe(t_ms, value);
+  const Verdict level = level_.Observe(t_ms, value);
   Verdict v;
   const TimeOfDay day = At(t_ms);
   const std::optional<HourlyRange::Range>& hour = day.range;
@@ -215,7 +219,7 @@ Verdict Combined::Observe(int64_t t_ms, double value) {
   return v;
 }
 
-void Combined::Retrain() { level_->Retrain(); }
+void Combined::Retrain() { level_.Retrain(); }
 
 void Combined::SerializeTo(std::string* out) const {
   StateWriter w(out);
@@ -229,7 +233,7 @@ void Combined::SerializeTo(std::string* out) const {
   w.I64(drift_n_);
   hours_.SerializeTo(out);
   profile_.SerializeTo(out);
-  level_->SerializeTo(out);
+  level_.SerializeTo(out);
 }
 
 absl::Status Combined::Restore(std::string_view state) {
@@ -269,9 +273,8 @@ absl::Status Combined::Restore(std::string_view state) {
       !s.ok()) {
     return s;
   }
-  auto level = std::make_unique<Detector>(detection_,
-                                          std::make_unique<RobustZScore>(LevelOptions(*options_)));
-  if (absl::Status s = level->Restore(state.substr(kLevelAt)); !s.ok()) return s;
+  Detector level(detection_, std::make_unique<RobustZScore>(LevelOptions(*options_)));
+  if (absl::Status s = level.Restore(state.substr(kLevelAt)); !s.ok()) return s;
   level_ = std::move(level);
   hours_ = hours;
   profile_ = profile;

@@ -132,6 +132,7 @@ class Combined final : public Forecaster {
   void Retrain() override;
   void SerializeTo(std::string* out) const override;
   absl::Status Restore(std::string_view state) override;
+  void Prefetch() const override;
 
   // The level part's score is weighted by this before the two are compared
   // (NAB: 0.6 beat 0.7 and 0.8).
@@ -197,7 +198,7 @@ class Combined final : public Forecaster {
 
   std::shared_ptr<const CombinedOptions> options_;
   std::shared_ptr<const DetectionOptions> detection_;
-  std::unique_ptr<Detector> level_;
+  Detector level_;
   int64_t n_ = 0;  // samples seen
   // The range of every value seen.
   double lowest_ = 0;

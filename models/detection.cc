@@ -188,6 +188,11 @@ Detector::Detector(std::shared_ptr<const DetectionOptions> options,
       histogram_(Prior()),
       alarm_z_(AlarmZ()) {}
 
+void Detector::Prefetch() const {
+  PrefetchBytes(this, sizeof(*this));
+  kind_->Prefetch();
+}
+
 double Detector::AlarmZ() const {
   // Upper-tail quantiles, interpolated in log z within a bin.
   double mass = 0;
