@@ -12,13 +12,29 @@
 namespace kad::models {
 namespace {
 
-constexpr uint8_t kFormatVersion = 3;  // 2: the hourly range; 3: the hourly profile and drift
+// 2: the hourly range; 3: the hourly profile and drift; 4: the departure
+constexpr uint8_t kFormatVersion = 4;
 constexpr uint8_t kKindTag = 5;  // combined, in every state's header
 // Scores are capped so a zero-width band never publishes infinity.
 constexpr double kMaxScore = 1e9;
 // The weights of a new drift and of its size under the half-lives.
 const double kDriftStep = Weight(1, Combined::kDriftHalfLife);
 const double kDriftScaleStep = Weight(1, Combined::kDriftScaleHalfLife);
+const double kDepartureStep = Weight(1, Combined::kDepartureHalfLife);
+
+// Narrows [*lower, *upper] to the values whose residual (from `hour`, in
+// `deviation`s) keeps a running mean `mean`, moved by `step` towards each
+// residual clipped at `clip`, within +-`alarm`: mean + step * (residual -
+// mean) = +-alarm. On a side where even a clipped residual stays within,
+// no value reaches the alarm, and that side is left as it is.
+void NarrowToAlarm(double mean, double step, double alarm, double clip,
+                   const HourlyProfile::Hour& hour, double deviation, double* lower,
+                   double* upper) {
+  const double up = mean + (alarm - mean) / step;
+  const double down = mean - (alarm + mean) / step;
+  if (up < clip) *upper = std::min(*upper, hour.mean + up * deviation);
+  if (down > -clip) *lower = std::max(*lower, hour.mean + down * deviation);
+}
 
 StateHeader Header(const CombinedOptions& o, const DetectionOptions& d) {
   // The detection args are part of the fingerprint: the level part's
@@ -94,7 +110,7 @@ Combined::TimeOfDay Combined::At(int64_t t_ms) const {
 }
 
 double Combined::Residual(const HourlyProfile::Hour& hour, double value, double yhat) const {
-  return std::clamp((value - hour.mean) / ProfileDeviation(hour, yhat), -kDriftClip, kDriftClip);
+  return (value - hour.mean) / ProfileDeviation(hour, yhat);
 }
 
 double Combined::ProfileDeviation(const HourlyProfile::Hour& hour, double yhat) const {
@@ -102,8 +118,15 @@ double Combined::ProfileDeviation(const HourlyProfile::Hour& hour, double yhat) 
 }
 
 double Combined::DriftAfter(double residual) const {
-  // Clamped against rounding, so a drift never leaves [-kDriftClip, kDriftClip].
-  return std::clamp(drift_ + kDriftStep * (residual - drift_), -kDriftClip, kDriftClip);
+  // Clamped against rounding too, so a drift never leaves [-kDriftClip, kDriftClip].
+  const double clipped = std::clamp(residual, -kDriftClip, kDriftClip);
+  return std::clamp(drift_ + kDriftStep * (clipped - drift_), -kDriftClip, kDriftClip);
+}
+
+double Combined::DepartureAfter(double residual) const {
+  const double clipped = std::clamp(residual, -kDepartureClip, kDepartureClip);
+  return std::clamp(departure_ + kDepartureStep * (clipped - departure_), -kDepartureClip,
+                    kDepartureClip);
 }
 
 Forecast Combined::Publish(const TimeOfDay& day, const Forecast& level) const {
@@ -125,16 +148,16 @@ Forecast Combined::Publish(const TimeOfDay& day, const Forecast& level) const {
     lower = std::max(lower, hour->lowest - margin);
     upper = std::min(upper, hour->highest + margin);
   }
-  if (day.profile.has_value() && DriftReady()) {
-    // The residuals that would take the drift to the alarm level on either
-    // side (drift + step * (residual - drift) = +-alarm); beyond the clip
-    // no value does.
-    const double alarm = kDriftRatio * drift_scale_;
+  if (day.profile.has_value()) {
     const double deviation = ProfileDeviation(*day.profile, yhat);
-    const double up = drift_ + (alarm - drift_) / kDriftStep;
-    const double down = drift_ - (alarm + drift_) / kDriftStep;
-    if (up < kDriftClip) upper = std::min(upper, day.profile->mean + up * deviation);
-    if (down > -kDriftClip) lower = std::max(lower, day.profile->mean + down * deviation);
+    if (DriftReady()) {
+      NarrowToAlarm(drift_, kDriftStep, kDriftRatio * drift_scale_, kDriftClip, *day.profile,
+                    deviation, &lower, &upper);
+    }
+    if (DepartureLive()) {
+      NarrowToAlarm(departure_, kDepartureStep, kDepartureAlarm, kDepartureClip, *day.profile,
+                    deviation, &lower, &upper);
+    }
   }
   if (quiet_left_ > 0) {
     lower = yhat - kQuietWidening * (yhat - lower);
@@ -156,10 +179,14 @@ Verdict Combined::Observe(int64_t t_ms, double value) {
   const std::optional<HourlyRange::Range>& hour = day.range;
   v.forecast = Publish(day, level.forecast);
   const Forecast& f = v.forecast;
-  // The drift once this value is learnt, where there is a profile to drift from.
+  // The drift and departure once this value is learnt, where there is a
+  // profile to drift from.
   std::optional<double> drift;
+  std::optional<double> departure;
   if (day.profile.has_value() && !std::isnan(value)) {
-    drift = DriftAfter(Residual(*day.profile, value, f.yhat));
+    const double residual = Residual(*day.profile, value, f.yhat);
+    drift = DriftAfter(residual);
+    departure = DepartureAfter(residual);
   }
   const double error = value - f.yhat;
   const bool above = error > 0;
@@ -181,6 +208,9 @@ Verdict Combined::Observe(int64_t t_ms, double value) {
       }
       if (drift.has_value() && DriftReady()) {
         score = std::max(score, (above ? *drift : -*drift) / (kDriftRatio * drift_scale_));
+      }
+      if (departure.has_value() && DepartureLive()) {
+        score = std::max(score, (above ? *departure : -*departure) / kDepartureAlarm);
       }
     }
     if (quiet_left_ > 0) score /= kQuietWidening;
@@ -206,6 +236,14 @@ Verdict Combined::Observe(int64_t t_ms, double value) {
         DriftReady() ? std::min(std::abs(drift_), kDriftRatio * drift_scale_) : std::abs(drift_);
     const double w = std::max(1.0 / static_cast<double>(drift_n_), kDriftScaleStep);
     drift_scale_ = std::min(drift_scale_ + w * (size - drift_scale_), kDriftClip);
+    departure_ = *departure;
+    // One alarm per episode: a departure that stays away (a failure, a
+    // holiday) would otherwise alarm again after every quiet period.
+    if (std::abs(departure_) > kDepartureAlarm) {
+      departure_armed_ = false;
+    } else if (std::abs(departure_) < kDepartureRearm * kDepartureAlarm) {
+      departure_armed_ = true;
+    }
   }
   hours_.Add(t_ms, value);
   profile_.Add(t_ms, value);
@@ -231,6 +269,8 @@ void Combined::SerializeTo(std::string* out) const {
   w.F64(drift_);
   w.F64(drift_scale_);
   w.I64(drift_n_);
+  w.F64(departure_);
+  w.U8(departure_armed_ ? 1 : 0);
   hours_.SerializeTo(out);
   profile_.SerializeTo(out);
   level_.SerializeTo(out);
@@ -247,19 +287,23 @@ absl::Status Combined::Restore(std::string_view state) {
   double drift = 0;
   double drift_scale = 0;
   int64_t drift_n = 0;
+  double departure = 0;
+  uint8_t departure_armed = 0;
   if (!r.I64(&n) || !r.F64(&lowest) || !r.F64(&highest) || !r.I64(&quiet_left) || !r.F64(&drift) ||
-      !r.F64(&drift_scale) || !r.I64(&drift_n)) {
+      !r.F64(&drift_scale) || !r.I64(&drift_n) || !r.F64(&departure) || !r.U8(&departure_armed)) {
     return corrupt("truncated");
   }
-  // A drift averages residuals clipped at kDriftClip, and so does its size.
+  // A drift averages residuals clipped at kDriftClip, and so does its size;
+  // a departure those clipped at kDepartureClip.
   if (n < 0 || !Finite(lowest) || !Finite(highest) || !(lowest <= highest) || quiet_left < 0 ||
       quiet_left > kQuietSamples || !(std::abs(drift) <= kDriftClip) || !(drift_scale >= 0) ||
-      !(drift_scale <= kDriftClip) || drift_n < 0) {
+      !(drift_scale <= kDriftClip) || drift_n < 0 || !(std::abs(departure) <= kDepartureClip) ||
+      departure_armed > 1) {
     return corrupt("value out of range");
   }
   // The header, n_, lowest_, highest_, quiet_left_, the drift's three
-  // fields, then the hourly range and profile.
-  constexpr size_t kOwnBytes = 2 + 8 + 7 * 8;
+  // fields, the departure's two, then the hourly range and profile.
+  constexpr size_t kOwnBytes = 2 + 8 + 8 * 8 + 1;
   constexpr size_t kProfileAt = kOwnBytes + HourlyRange::kSerializedBytes;
   constexpr size_t kLevelAt = kProfileAt + HourlyProfile::kSerializedBytes;
   if (state.size() < kLevelAt) return corrupt("truncated");
@@ -281,6 +325,8 @@ absl::Status Combined::Restore(std::string_view state) {
   drift_ = drift;
   drift_scale_ = drift_scale;
   drift_n_ = drift_n;
+  departure_ = departure;
+  departure_armed_ = departure_armed == 1;
   n_ = n;
   lowest_ = lowest;
   highest_ = highest;

@@ -176,6 +176,71 @@ TEST(Combined, FlagsADailyCycleThatStops) {
   EXPECT_GE(morning, 1);
 }
 
+// A daily cycle (DailyCycle) whose residuals wander for hours, like a
+// temperature's: an AR(1) wander of about 3 with a correlation time of
+// about 4 hours, plus unit noise, every five minutes.
+class WanderingCycle {
+ public:
+  explicit WanderingCycle(uint64_t seed) : rng_(seed) {}
+
+  // Feeds `m` from *t_ms until `end_ms` (leaving *t_ms there), `offset`
+  // added to every value; returns the anomalies. Once past the warm-up,
+  // checks that the score is above 1 exactly outside the band (which the
+  // drift's and the departure's alarm levels narrow).
+  int FeedUntil(Forecaster& m, int64_t* t_ms, int64_t end_ms, double offset = 0) {
+    int anomalies = 0;
+    for (; *t_ms < end_ms; *t_ms += kFiveMinutesMs) {
+      wander_ = 0.98 * wander_ + 0.6 * noise_(rng_);
+      const double value = DailyCycle(*t_ms) + wander_ + offset + noise_(rng_);
+      const Verdict v = m.Observe(*t_ms, value);
+      if (++samples_ > 30) {
+        const Forecast& f = v.forecast;
+        EXPECT_EQ(v.anomaly_score > 1, value < f.yhat_lower || value > f.yhat_upper) << *t_ms;
+      }
+      anomalies += v.anomaly;
+    }
+    return anomalies;
+  }
+
+ private:
+  std::mt19937_64 rng_;
+  std::normal_distribution<double> noise_{0, 1};
+  double wander_ = 0;
+  int64_t samples_ = 0;
+};
+
+// Six hours of a day 12 below the usual (about four of the hours' mean
+// deviations, but inside every range seen and the level part's band) on a
+// series whose wander puts the drift's alarm level (7.5 times its typical
+// size, here about 0.7) above its clip of 2, so no drift can alarm: the
+// departure alarms, once for the whole episode (longer than the quiet
+// period), and again for the next one.
+TEST(Combined, FlagsEachSustainedDepartureFromTheDailyProfileOnce) {
+  WanderingCycle series(3);
+  auto m = NewModel();
+  int64_t t = kMidnightMs;
+  series.FeedUntil(*m, &t, kMidnightMs + 10 * kDayMs);
+  // The wander itself is seldom news.
+  EXPECT_LE(series.FeedUntil(*m, &t, kMidnightMs + 12 * kDayMs + 10 * kHourMs), 3);
+  EXPECT_EQ(series.FeedUntil(*m, &t, kMidnightMs + 12 * kDayMs + 16 * kHourMs, -12), 1);
+  EXPECT_LE(series.FeedUntil(*m, &t, kMidnightMs + 13 * kDayMs + 17 * kHourMs), 1);
+  EXPECT_EQ(series.FeedUntil(*m, &t, kMidnightMs + 13 * kDayMs + 23 * kHourMs, -12), 1);
+}
+
+// Restored mid-episode, after its alarm, a model stays silent for the rest
+// of the episode.
+TEST(Combined, RestoredMidEpisodeStaysSilentForItsRest) {
+  WanderingCycle series(3);
+  auto m = NewModel();
+  int64_t t = kMidnightMs;
+  series.FeedUntil(*m, &t, kMidnightMs + 12 * kDayMs + 10 * kHourMs);
+  ASSERT_EQ(series.FeedUntil(*m, &t, t + 3 * kHourMs, -12), 1);
+  auto restored = NewModel();
+  ASSERT_TRUE(restored->Restore(State(*m)).ok());
+  EXPECT_EQ(State(*restored), State(*m));
+  EXPECT_EQ(series.FeedUntil(*restored, &t, t + 3 * kHourMs, -12), 0);
+}
+
 TEST(Combined, StaysQuietOnNoise) {
   std::mt19937_64 rng(5);
   auto m = NewModel();
@@ -281,14 +346,19 @@ TEST(Combined, RestoreChecksItsOwnFields) {
   FeedNoise(*m, rng, kStartMs, 300, 10, 1);
   const std::string good = State(*m);
   // lowest_ and highest_ follow the 10-byte header and n_; after
-  // quiet_left_, the drift and its scale.
+  // quiet_left_, the drift and its scale; after the drift's count, the
+  // departure and whether it may alarm.
   ExpectRejectedWithNaNAt([] { return NewModel(); }, good, 18);
   ExpectRejectedWithNaNAt([] { return NewModel(); }, good, 26);
   ExpectRejectedWithNaNAt([] { return NewModel(); }, good, 42);
   ExpectRejectedWithNaNAt([] { return NewModel(); }, good, 50);
+  ExpectRejectedWithNaNAt([] { return NewModel(); }, good, 66);
   std::string swapped = good;
   std::swap_ranges(swapped.begin() + 18, swapped.begin() + 26, swapped.begin() + 26);
   EXPECT_EQ(NewModel()->Restore(swapped).code(), absl::StatusCode::kInvalidArgument);
+  std::string not_a_flag = good;
+  not_a_flag[74] = 2;
+  EXPECT_EQ(NewModel()->Restore(not_a_flag).code(), absl::StatusCode::kInvalidArgument);
 }
 
 TEST(Combined, OwnArgsAreNamed) {
