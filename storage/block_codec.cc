@@ -157,10 +157,10 @@ BlockDecoder::BlockDecoder(std::string_view bits, uint32_t count)
       end_(next_ + bits.size()),
       left_(count) {}
 
-void BlockDecoder::Refill() {
+inline void BlockDecoder::Refill() {
   // Whole bytes go in below the bits already held, as many as fit, so that
   // at least 57 are held unless the stream ends.
-  if (end_ - next_ >= 8) {
+  if (end_ - next_ >= 8) [[likely]] {
     uint64_t w;
     std::memcpy(&w, next_, 8);
     w = __builtin_bswap64(w);  // the stream is most significant bit first
@@ -172,31 +172,38 @@ void BlockDecoder::Refill() {
     held_ += take * 8;
     return;
   }
+  RefillTail();
+}
+
+void BlockDecoder::RefillTail() {
   while (held_ <= 56 && next_ != end_) {
     buffer_ |= static_cast<uint64_t>(*next_++) << (56 - held_);
     held_ += 8;
   }
 }
 
-uint64_t BlockDecoder::ReadBits(int n) {
-  // n is 1..64; buffer_ holds held_ bits, left-aligned.
-  if (n > held_) {
+inline uint64_t BlockDecoder::ReadBits(int n) {
+  // n is 1..64; buffer_ holds held_ bits, left-aligned. Inline, with the
+  // refill from a whole word inline too, the common case is a shift: calls
+  // were half of a remote read's decoding.
+  if (n > held_) [[unlikely]] {
     Refill();
-    if (n > held_) {
-      if (n <= 56 || n > held_ + 8 * (end_ - next_)) {
-        ok_ = false;
-        return 0;
-      }
-      // More than 56 bits straddling the refill: read them in two parts.
-      const int high = n - 32;
-      const uint64_t top = ReadBits(high);
-      return (top << 32) | ReadBits(32);
-    }
+    if (n > held_) [[unlikely]] return ReadStraddling(n);
   }
   const uint64_t v = buffer_ >> (64 - n);
   buffer_ = n == 64 ? 0 : buffer_ << n;
   held_ -= n;
   return v;
+}
+
+uint64_t BlockDecoder::ReadStraddling(int n) {
+  if (n <= 56 || n > held_ + 8 * (end_ - next_)) {
+    ok_ = false;
+    return 0;
+  }
+  // More than 56 bits straddling the refill: read them in two parts.
+  const uint64_t top = ReadBits(n - 32);
+  return (top << 32) | ReadBits(32);
 }
 
 double BlockDecoder::ReadValue(int field) {

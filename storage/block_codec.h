@@ -76,9 +76,13 @@ class BlockDecoder {
   bool ok() const { return ok_; }
 
  private:
-  // Tops up buffer_ from the stream.
+  // Tops up buffer_ from the stream; RefillTail near its end.
   void Refill();
+  void RefillTail();
   uint64_t ReadBits(int n);
+  // ReadBits when a refill left fewer than n bits: the stream's end, or
+  // more than 56 bits.
+  uint64_t ReadStraddling(int n);
   double ReadValue(int field);
 
   // The stream not yet in buffer_.
