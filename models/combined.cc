@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <optional>
 #include <utility>
 
@@ -105,7 +106,10 @@ Combined::TimeOfDay Combined::At(int64_t t_ms) const {
   TimeOfDay day;
   if (n_ < detection_->min_n_samples_seen) return day;
   day.range = hours_.Around(t_ms);
-  if (day.range.has_value()) day.profile = profile_.At(t_ms);
+  if (!day.range.has_value()) return day;
+  day.profile = profile_.At(t_ms);
+  day.wild_hour = day.profile.has_value() &&
+                  day.profile->deviation > kWildHourRatio * profile_.MeanDeviation();
   return day;
 }
 
@@ -137,8 +141,14 @@ Forecast Combined::Publish(const TimeOfDay& day, const Forecast& level) const {
   const double yhat =
       hour.has_value() ? std::clamp(level.yhat, hour->lowest, hour->highest) : level.yhat;
   const double floor = ScaleFloor(yhat);
-  double lower = yhat - (level.yhat - level.yhat_lower) / kLevelWeight;
-  double upper = yhat + (level.yhat_upper - level.yhat) / kLevelWeight;
+  // At a wild hour the level part is silent; the range and the time-of-day
+  // range (both known there) bound the band instead.
+  double lower = -std::numeric_limits<double>::infinity();
+  double upper = std::numeric_limits<double>::infinity();
+  if (!day.wild_hour) {
+    lower = yhat - (level.yhat - level.yhat_lower) / kLevelWeight;
+    upper = yhat + (level.yhat_upper - level.yhat) / kLevelWeight;
+  }
   if (warmed_up) {
     lower = std::max(lower, lowest_ - floor);
     upper = std::min(upper, highest_ + floor);
@@ -195,7 +205,7 @@ Verdict Combined::Observe(int64_t t_ms, double value) {
       !(!above && detection_->direction == DetectionOptions::Direction::kAboveExpected);
   const bool warmed_up = n_ >= detection_->min_n_samples_seen;
   if (watched && error != 0) {
-    double score = level.anomaly_score * kLevelWeight;
+    double score = day.wild_hour ? 0 : level.anomaly_score * kLevelWeight;
     if (warmed_up) {
       // Halved before subtracting, so huge values do not overflow.
       const double range = HalfRange(f.yhat);

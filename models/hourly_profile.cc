@@ -41,6 +41,17 @@ std::optional<HourlyProfile::Hour> HourlyProfile::At(int64_t t_ms) const {
   return Hour{mean_[hour], deviation_[hour]};
 }
 
+double HourlyProfile::MeanDeviation() const {
+  double sum = 0;
+  int hours = 0;
+  for (int h = 0; h < kHours; ++h) {
+    if (count_[h] == 0) continue;
+    sum += deviation_[h];
+    ++hours;
+  }
+  return hours == 0 ? 0 : sum / hours;
+}
+
 void HourlyProfile::SerializeTo(std::string* out) const {
   out->reserve(out->size() + kSerializedBytes);
   StateWriter w(out);

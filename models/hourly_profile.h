@@ -13,7 +13,8 @@
 // Timestamps may be irregular, out of order or before 1970; values are
 // clamped to +-kMaxValue (NaN is ignored), so the floats stay finite.
 //
-// State: kSerializedBytes (217 bytes). Add() and At() are O(1).
+// State: kSerializedBytes (217 bytes). Add() and At() are O(1),
+// MeanDeviation() O(kHours).
 //
 //   HourlyProfile profile;
 //   profile.Add(t_ms, value);                      // every sample
@@ -52,6 +53,9 @@ class HourlyProfile {
   void Add(int64_t t_ms, double value);
   // The profile of t's hour of the day; nullopt while it has seen no value.
   std::optional<Hour> At(int64_t t_ms) const;
+  // The mean of the deviations of the hours that have seen a value (0
+  // before any), the yardstick of a usually calm or wild hour.
+  double MeanDeviation() const;
 
   // Appends exactly kSerializedBytes bytes.
   void SerializeTo(std::string* out) const;

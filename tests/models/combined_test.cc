@@ -176,6 +176,30 @@ TEST(Combined, FlagsADailyCycleThatStops) {
   EXPECT_GE(morning, 1);
 }
 
+// 10, and 40 on the first sample after 03:00 UTC: a daily job's spike.
+constexpr int64_t kSpikeMs = 3 * kHourMs;
+double DailySpike(int64_t t_ms) { return t_ms % kDayMs == kSpikeMs ? 40.0 : 10.0; }
+
+// Once the time of day is known (four days), 03:00 is a wild hour, its
+// deviation several times the other hours': the level part, which would
+// alarm on every day's spike, is silent there. The same spike at 15:00 is
+// news for that time of day.
+TEST(Combined, ADailySpikeIsNewsOnlyAtAnotherHour) {
+  std::mt19937_64 rng(15);
+  auto m = NewModel();
+  int64_t t = kMidnightMs;
+  FeedUntil(*m, rng, &t, kMidnightMs + 5 * kDayMs, DailySpike);
+  for (int day = 5; day < 10; ++day) {
+    FeedUntil(*m, rng, &t, kMidnightMs + day * kDayMs + kSpikeMs, DailySpike);
+    const Verdict spike = m->Observe(t, 40);
+    EXPECT_FALSE(spike.anomaly) << "day " << day << ": " << spike.anomaly_score;
+    t += kFiveMinutesMs;
+  }
+  FeedUntil(*m, rng, &t, kMidnightMs + 10 * kDayMs + 15 * kHourMs, DailySpike);
+  const Verdict v = m->Observe(t, 40);
+  EXPECT_TRUE(v.anomaly) << v.anomaly_score;
+}
+
 // A daily cycle (DailyCycle) whose residuals wander for hours, like a
 // temperature's: an AR(1) wander of about 3 with a correlation time of
 // about 4 hours, plus unit noise, every five minutes.

@@ -52,6 +52,20 @@ TEST(HourlyProfile, LearnsEachHoursMeanAndDeviation) {
   EXPECT_NEAR(noon->deviation, 1, 0.05);
 }
 
+// The mean over the hours that have seen a value: 6 night hours of
+// deviation 0 and 18 day hours of 1; hours never seen do not count.
+TEST(HourlyProfile, MeanDeviationAveragesTheHoursSeen) {
+  HourlyProfile p;
+  EXPECT_EQ(p.MeanDeviation(), 0);
+  FeedDays(p, 10);
+  EXPECT_NEAR(p.MeanDeviation(), 0.75, 0.05);
+  HourlyProfile one_hour;
+  const int64_t noon = kStartMs - kStartMs % kDayMs + 12 * kHourMs;
+  for (int i = 0; i < 50; ++i) one_hour.Add(noon + i * kDayMs, i % 2 == 0 ? 1 : 3);
+  EXPECT_FLOAT_EQ(one_hour.MeanDeviation(), one_hour.At(noon)->deviation);
+  EXPECT_GT(one_hour.MeanDeviation(), 0.5);
+}
+
 // Once an hour has seen kFullCount samples each new one weighs kLearnRate:
 // a new level is learnt over about a hundred samples, not at once and not
 // as a mean of everything ever seen.
