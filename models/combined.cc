@@ -15,6 +15,7 @@ namespace {
 
 // 2: the hourly range; 3: the hourly profile and drift; 4: the departure
 constexpr uint8_t kFormatVersion = 4;
+constexpr uint8_t kVersionBeforeProfile = 2;
 constexpr uint8_t kKindTag = 5;  // combined, in every state's header
 // Scores are capped so a zero-width band never publishes infinity.
 constexpr double kMaxScore = 1e9;
@@ -288,8 +289,16 @@ void Combined::SerializeTo(std::string* out) const {
 
 absl::Status Combined::Restore(std::string_view state) {
   auto corrupt = [](std::string_view why) { return StateRejected(kCombinedKind, why); };
+  // Version 2 (before the daily profile) is still read: its range, hourly
+  // ranges and level part carry over, the profile, drift and departure
+  // start empty and warm up as for a new series. Refused, an upgrade would
+  // relearn every series from every retained point before it is ready.
+  const bool before_profile =
+      !state.empty() && static_cast<uint8_t>(state[0]) == kVersionBeforeProfile;
+  StateHeader expected = Header(*options_, *detection_);
+  if (before_profile) expected.version = kVersionBeforeProfile;
   StateReader r(state);
-  if (absl::Status s = ReadStateHeader(Header(*options_, *detection_), &r); !s.ok()) return s;
+  if (absl::Status s = ReadStateHeader(expected, &r); !s.ok()) return s;
   int64_t n = 0;
   double lowest = 0;
   double highest = 0;
@@ -298,9 +307,10 @@ absl::Status Combined::Restore(std::string_view state) {
   double drift_scale = 0;
   int64_t drift_n = 0;
   double departure = 0;
-  uint8_t departure_armed = 0;
-  if (!r.I64(&n) || !r.F64(&lowest) || !r.F64(&highest) || !r.I64(&quiet_left) || !r.F64(&drift) ||
-      !r.F64(&drift_scale) || !r.I64(&drift_n) || !r.F64(&departure) || !r.U8(&departure_armed)) {
+  uint8_t departure_armed = 1;
+  if (!r.I64(&n) || !r.F64(&lowest) || !r.F64(&highest) || !r.I64(&quiet_left) ||
+      (!before_profile && (!r.F64(&drift) || !r.F64(&drift_scale) || !r.I64(&drift_n) ||
+                           !r.F64(&departure) || !r.U8(&departure_armed)))) {
     return corrupt("truncated");
   }
   // A drift averages residuals clipped at kDriftClip, and so does its size;
@@ -312,23 +322,26 @@ absl::Status Combined::Restore(std::string_view state) {
     return corrupt("value out of range");
   }
   // The header, n_, lowest_, highest_, quiet_left_, the drift's three
-  // fields, the departure's two, then the hourly range and profile.
-  constexpr size_t kOwnBytes = 2 + 8 + 8 * 8 + 1;
-  constexpr size_t kProfileAt = kOwnBytes + HourlyRange::kSerializedBytes;
-  constexpr size_t kLevelAt = kProfileAt + HourlyProfile::kSerializedBytes;
-  if (state.size() < kLevelAt) return corrupt("truncated");
+  // fields and the departure's two (not in version 2), then the hourly
+  // range and profile (not in version 2).
+  const size_t own_bytes = before_profile ? 2 + 8 + 4 * 8 : 2 + 8 + 8 * 8 + 1;
+  const size_t profile_at = own_bytes + HourlyRange::kSerializedBytes;
+  const size_t level_at = profile_at + (before_profile ? 0 : HourlyProfile::kSerializedBytes);
+  if (state.size() < level_at) return corrupt("truncated");
   HourlyRange hours;
-  if (absl::Status s = hours.Restore(state.substr(kOwnBytes, HourlyRange::kSerializedBytes));
+  if (absl::Status s = hours.Restore(state.substr(own_bytes, HourlyRange::kSerializedBytes));
       !s.ok()) {
     return s;
   }
   HourlyProfile profile;
-  if (absl::Status s = profile.Restore(state.substr(kProfileAt, HourlyProfile::kSerializedBytes));
-      !s.ok()) {
-    return s;
+  if (!before_profile) {
+    const std::string_view bytes = state.substr(profile_at, HourlyProfile::kSerializedBytes);
+    if (absl::Status s = profile.Restore(bytes); !s.ok()) {
+      return s;
+    }
   }
   Detector level(detection_, std::make_unique<RobustZScore>(LevelOptions(*options_)));
-  if (absl::Status s = level.Restore(state.substr(kLevelAt)); !s.ok()) return s;
+  if (absl::Status s = level.Restore(state.substr(level_at)); !s.ok()) return s;
   level_ = std::move(level);
   hours_ = hours;
   profile_ = profile;

@@ -108,7 +108,9 @@
 //
 // State: the level part's Detector and robust_zscore state, the hourly
 // ranges and profile and nine scalars, 1357 bytes serialised; about
-// 0.23 us per Observe (model_bench).
+// 0.23 us per Observe (model_bench). Restore() also takes format version 2
+// (the release before the daily profile): the profile, drift and departure
+// then start empty, so an upgrade keeps the models.
 //
 //   absl::StatusOr<ModelFactory> f = MakeModelFactory("combined", args);
 //   std::unique_ptr<Forecaster> m = f->New();

@@ -385,6 +385,38 @@ TEST(Combined, RestoreChecksItsOwnFields) {
   EXPECT_EQ(NewModel()->Restore(not_a_flag).code(), absl::StatusCode::kInvalidArgument);
 }
 
+// What the release before the daily profile wrote (format version 2): the
+// current state without the drift and departure fields and the profile.
+std::string StateBeforeProfile(const std::string& current) {
+  constexpr size_t kSharedOwn = 42;  // header, n_, lowest_, highest_, quiet_left_
+  constexpr size_t kCurrentOwn = kSharedOwn + 4 * 8 + 1;
+  std::string old = current.substr(0, kSharedOwn);
+  old[0] = 2;
+  old += current.substr(kCurrentOwn, HourlyRange::kSerializedBytes);
+  old +=
+      current.substr(kCurrentOwn + HourlyRange::kSerializedBytes + HourlyProfile::kSerializedBytes);
+  return old;
+}
+
+// An upgrade keeps the models: the level part and the time-of-day ranges
+// carry on, the profile starts learning.
+TEST(Combined, RestoresTheStateOfTheReleaseBeforeTheDailyProfile) {
+  std::mt19937_64 rng(16);
+  auto m = NewModel();
+  int64_t t = kMidnightMs;
+  FeedUntil(*m, rng, &t, kMidnightMs + 6 * kDayMs, DailyCycle);
+  const std::string old = StateBeforeProfile(State(*m));
+  auto upgraded = NewModel();
+  ASSERT_TRUE(upgraded->Restore(old).ok()) << upgraded->Restore(old);
+  const int64_t three_am = t + 3 * kHourMs;
+  EXPECT_EQ(upgraded->Predict(three_am).yhat, m->Predict(three_am).yhat);
+  EXPECT_LT(upgraded->Predict(three_am).yhat_upper, 50);
+  FeedUntil(*upgraded, rng, &t, three_am, DailyCycle);
+  EXPECT_TRUE(upgraded->Observe(three_am, 80).anomaly);
+  EXPECT_EQ(NewModel()->Restore(old.substr(0, old.size() - 1)).code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 TEST(Combined, OwnArgsAreNamed) {
   absl::StatusOr<ModelFactory> bad = MakeModelFactory(kCombinedKind, {{"half_life", "-1h"}});
   ASSERT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
