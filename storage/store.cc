@@ -124,8 +124,8 @@ rocksdb::ColumnFamilyOptions MakeColumnOptions(Column column,
     table.pin_l0_filter_and_index_blocks_in_cache = true;
     // A file's whole filter or index is megabytes at a million series: more
     // than a cache shard holds, so it was read again (and checksummed) for
-    // every seek: 55 us per series at a restart, most of it. Partitioned, a seek reads
-    // one 4 KiB partition, which the cache keeps.
+    // every seek, 55 us per series and most of a restart. Partitioned, a
+    // seek reads one 4 KiB partition, which the cache keeps.
     table.index_type = rocksdb::BlockBasedTableOptions::kTwoLevelIndexSearch;
     table.partition_filters = true;
     table.metadata_block_size = 4096;

@@ -8,6 +8,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "models/smoothing.h"
 
 namespace kad::models {
 namespace {
@@ -26,7 +27,7 @@ constexpr int64_t kStartMs = 1'700'438'420'000;
 void FeedDays(HourlyProfile& p, int days, int64_t start_ms = kStartMs) {
   int i = 0;
   for (int64_t t = start_ms; t < start_ms + days * kDayMs; t += 5 * kMinuteMs, ++i) {
-    const int64_t hour = ((t % kDayMs + kDayMs) % kDayMs) / kHourMs;
+    const int hour = HourOfDay(t);
     p.Add(t, hour < 6 ? 10.0 : 100.0 + (i % 2 == 0 ? 1 : -1));
   }
 }

@@ -8,6 +8,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "models/smoothing.h"
 
 namespace kad::models {
 namespace {
@@ -24,7 +25,7 @@ constexpr int64_t kStartMs = 1'700'438'420'000;
 // for `days` days from `start_ms`.
 void FeedDays(HourlyRange& h, int days, int64_t start_ms = kStartMs) {
   for (int64_t t = start_ms; t < start_ms + days * kDayMs; t += 5 * kMinuteMs) {
-    const int64_t hour = ((t % kDayMs + kDayMs) % kDayMs) / kHourMs;
+    const int hour = HourOfDay(t);
     h.Add(t, (hour < 6 ? 10.0 : 100.0) + static_cast<double>(hour));
   }
 }
