@@ -351,7 +351,7 @@ void Engine::Ingest(std::shared_ptr<WriteJob> job, std::function<void(absl::Stat
   fan->hashes.reserve(req.series.size());
   fan->by_shard.resize(shards_.size());
   for (uint32_t i = 0; i < req.series.size(); ++i) {
-    const uint64_t hash = HashLabels(req.LabelsOf(req.series[i]));
+    const uint64_t hash = req.series[i].label_hash;
     fan->hashes.push_back(hash);
     fan->by_shard[hash % shards_.size()].push_back(i);
   }

@@ -3,12 +3,13 @@
 #include <string_view>
 
 #include "absl/hash/hash.h"
+#include "adapter/absl_view.h"
 
 namespace kad::adapter {
 namespace {
 
 uint64_t PairKey(std::string_view name, std::string_view value) {
-  return absl::HashOf(name, value);
+  return absl::HashOf(AbslView(name), AbslView(value));
 }
 
 }  // namespace

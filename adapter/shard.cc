@@ -6,11 +6,11 @@
 #include <cstring>
 
 #include "absl/container/flat_hash_set.h"
-#include "absl/hash/hash.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "adapter/absl_view.h"
 #include "boost/asio/post.hpp"
+#include "proto/label_hash.h"
 
 namespace kad::adapter {
 namespace {
@@ -44,16 +44,10 @@ void AppendEscaped(std::string* out, std::string_view v) {
 
 }  // namespace
 
-uint64_t HashLabels(std::span<const proto::LabelView> labels) {
-  size_t h = labels.size();
-  for (const proto::LabelView& l : labels) h = absl::HashOf(h, l.name, l.value);
-  return h;
-}
-
 uint64_t HashLabels(const Labels& labels) {
-  size_t h = labels.size();
+  uint64_t h = 0;
   for (const Label& l : labels) {
-    h = absl::HashOf(h, std::string_view(l.name), std::string_view(l.value));
+    h = proto::FoldLabelHash(h, proto::HashString(l.name), proto::HashString(l.value));
   }
   return h;
 }
@@ -248,30 +242,57 @@ absl::Status Shard::Apply(const proto::WriteRequestView& req, std::span<const ui
   // Series whose models moved: rewound if the batch is not written.
   std::vector<ForecastSeries*> touched;
 
-  // With a million series every series' memory is a cache miss. The inputs
-  // are found first, their table slots fetched kAhead series early; the
-  // models are then fetched while the series kAhead/2 before them are
-  // modelled, so the misses of several series overlap.
+  // With a million series every series' memory is a cache miss, and finding
+  // an input takes three in a row: its table slot, the input, its labels.
+  // Each pass below fetches, kAhead series ahead (the models in steps),
+  // what the one after it reads, so the misses of several series overlap:
+  // the slots, then the inputs, then their labels and outputs, then the
+  // models.
   constexpr size_t kAhead = 8;
+  const size_t n = indices.size();
   std::vector<InputSeries*>& found = found_;
-  found.assign(indices.size(), nullptr);
-  for (size_t i = 0; i < indices.size(); ++i) {
-    if (i + kAhead < indices.size()) inputs_.prefetch(hashes[indices[i + kAhead]]);
-    const proto::SeriesView& sv = req.series[indices[i]];
-    if (sv.sample_begin == sv.sample_end) continue;
-    const auto labels = req.LabelsOf(sv);
-    InputSeries* in = Find(hashes[indices[i]], labels);
-    found[i] = in != nullptr ? in : Create(hashes[indices[i]], labels);
-    for (const ForecastSeries* out : found[i]->outputs) models::PrefetchBytes(out, sizeof(*out));
+  // First the input each hash leads to first (almost always its only one)...
+  found.assign(n, nullptr);
+  for (size_t i = 0; i < n; ++i) {
+    if (i + kAhead < n) inputs_.prefetch(hashes[indices[i + kAhead]]);
+    const auto it = inputs_.find(hashes[indices[i]]);
+    if (it == inputs_.end()) continue;
+    found[i] = it->second.front().get();
+    models::PrefetchBytes(found[i], sizeof(InputSeries));
   }
-  for (size_t i = 0; i < indices.size(); ++i) {
+  // ...then the input whose labels are the series', made if there is none.
+  for (size_t i = 0; i < n; ++i) {
+    if (const InputSeries* next = i + kAhead < n ? found[i + kAhead] : nullptr) {
+      models::PrefetchBytes(next->encoded_labels.data(), next->encoded_labels.size());
+    }
+    const proto::SeriesView& sv = req.series[indices[i]];
+    if (sv.sample_begin == sv.sample_end) {
+      found[i] = nullptr;
+      continue;
+    }
+    const auto labels = req.LabelsOf(sv);
+    InputSeries* in = found[i];
+    if (in == nullptr || !SameLabels(labels, in->encoded_labels)) {
+      in = Find(hashes[indices[i]], labels);
+      if (in == nullptr) in = Create(hashes[indices[i]], labels);
+    }
+    found[i] = in;
+    for (const ForecastSeries* out : in->outputs) models::PrefetchBytes(out, sizeof(*out));
+  }
+  for (size_t i = 0; i < n; ++i) {
     InputSeries* in = found[i];
     if (in == nullptr) continue;
-    if (const InputSeries* next = i + kAhead < found.size() ? found[i + kAhead] : nullptr) {
+    if (const InputSeries* next = i + kAhead < n ? found[i + kAhead] : nullptr) {
       for (const ForecastSeries* out : next->outputs) __builtin_prefetch(out->model.get());
     }
-    if (const InputSeries* next = i + kAhead / 2 < found.size() ? found[i + kAhead / 2] : nullptr) {
-      for (const ForecastSeries* out : next->outputs) out->model->Prefetch();
+    // Step s of the models kModelStride * (kPrefetchSteps - s) series ahead.
+    constexpr int kSteps = models::Forecaster::kPrefetchSteps;
+    constexpr size_t kModelStride = kAhead / (kSteps + 1);
+    for (int step = 0; step < kSteps; ++step) {
+      const size_t ahead = kModelStride * static_cast<size_t>(kSteps - step);
+      if (const InputSeries* next = i + ahead < n ? found[i + ahead] : nullptr) {
+        for (const ForecastSeries* out : next->outputs) out->model->Prefetch(step);
+      }
     }
     const auto samples = req.SamplesOf(req.series[indices[i]]);
     in->last_seen_ms = now_ms;

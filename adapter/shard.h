@@ -38,9 +38,9 @@
 
 namespace kad::adapter {
 
-// Hash of a label set, equal for equal labels however they were encoded:
-// routes a series to its shard and keys the shard's lookup table.
-uint64_t HashLabels(std::span<const proto::LabelView> labels);
+// Hash of a label set (proto/label_hash.h), equal to the label_hash the
+// remote-write decoders give the same labels: routes a series to its shard
+// and keys the shard's lookup table.
 uint64_t HashLabels(const Labels& labels);
 
 // One forecast series matched by a read, with what the shard knows of it.
@@ -121,7 +121,7 @@ class Shard {
   // --- shard thread only ---
   // Models the samples of req.series[i] for each i in `series` (all of which
   // hash to this shard) and writes their points in one batch.
-  // `hashes[i]` is HashLabels of req.series[i]; `now_ms` is when the request
+  // `hashes[i]` is req.series[i].label_hash; `now_ms` is when the request
   // arrived (what series_ttl counts from).
   absl::Status Apply(const proto::WriteRequestView& req, std::span<const uint64_t> hashes,
                      std::span<const uint32_t> series, int64_t now_ms);

@@ -94,9 +94,13 @@ Combined::Combined(std::shared_ptr<const CombinedOptions> options,
       detection_(std::move(detection)),
       level_(detection_, std::make_unique<RobustZScore>(LevelOptions(*options_))) {}
 
-void Combined::Prefetch() const {
-  PrefetchBytes(this, sizeof(*this));
-  level_.Prefetch();
+void Combined::Prefetch(int step) const {
+  // The level part's own bytes are part of this object's.
+  if (step == 0) {
+    PrefetchBytes(this, sizeof(*this));
+  } else {
+    level_.Prefetch(step);
+  }
 }
 
 double Combined::HalfRange(double yhat) const {

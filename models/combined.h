@@ -176,7 +176,7 @@ class Combined final : public Forecaster {
   void Retrain() override;
   void SerializeTo(std::string* out) const override;
   absl::Status Restore(std::string_view state) override;
-  void Prefetch() const override;
+  void Prefetch(int step) const override;
 
   // The level part's score is weighted by this before the parts are
   // compared (NAB: 0.6 beat 0.7 and 0.8, and 0.55; with the departure,

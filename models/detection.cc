@@ -188,9 +188,16 @@ Detector::Detector(std::shared_ptr<const DetectionOptions> options,
       histogram_(Prior()),
       alarm_z_(AlarmZ()) {}
 
-void Detector::Prefetch() const {
-  PrefetchBytes(this, sizeof(*this));
-  kind_->Prefetch();
+void Detector::Prefetch(int step) const {
+  // The kind is one pointer further: its first line (vtable pointer) once
+  // kind_ has arrived, then its own steps, one behind.
+  if (step == 0) {
+    PrefetchBytes(this, sizeof(*this));
+  } else if (step == 1) {
+    __builtin_prefetch(kind_.get());
+  } else {
+    kind_->Prefetch(step - 2);
+  }
 }
 
 double Detector::AlarmZ() const {

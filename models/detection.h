@@ -81,7 +81,7 @@ class Detector final : public Forecaster {
   void Retrain() override;
   void SerializeTo(std::string* out) const override;
   absl::Status Restore(std::string_view state) override;
-  void Prefetch() const override;
+  void Prefetch(int step) const override;
 
   // Histogram resolution of log2(raw z): bins of 1/4 octave from 2^-8 to
   // 2^8, the outer bins open-ended.

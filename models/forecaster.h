@@ -65,8 +65,14 @@ class Forecaster {
   // Asks the CPU to bring the memory the next Observe() reads into its
   // cache, without waiting for it: a caller about to update many series
   // calls it a few series ahead, so their cache misses overlap instead of
-  // stalling one after another. Changes nothing the model does.
-  virtual void Prefetch() const {}
+  // stalling one after another. Memory reached through a pointer can only
+  // be asked for once the pointer has arrived, so it takes steps: the
+  // caller fetches the object's first cache line (its vtable pointer), then
+  // calls Prefetch(0) up to Prefetch(kPrefetchSteps - 1) a few series
+  // apart; each step asks for what the memory of the steps before points
+  // to. Changes nothing the model does.
+  static constexpr int kPrefetchSteps = 3;
+  virtual void Prefetch(int step) const { (void)step; }
 };
 
 // Prefetches the `bytes` bytes at `p`, a cache line at a time.

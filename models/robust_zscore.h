@@ -96,7 +96,9 @@ class RobustZScore final : public Forecaster {
   void Retrain() override;
   void SerializeTo(std::string* out) const override;
   absl::Status Restore(std::string_view state) override;
-  void Prefetch() const override { PrefetchBytes(this, sizeof(*this)); }
+  void Prefetch(int step) const override {
+    if (step == 0) PrefetchBytes(this, sizeof(*this));
+  }
 
   // Bytes this instance holds, excluding the shared options.
   size_t MemoryBytes() const { return sizeof(*this); }

@@ -5,9 +5,9 @@
 
 #include <utility>
 
-#include "absl/hash/hash.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "proto/label_hash.h"
 #include "proto/wire_decoder.h"
 
 namespace kad::proto {
@@ -85,9 +85,8 @@ class Decoder : wire::WireDecoder {
               !ReadLengthDelimited(p, end, &bytes) || !DecodeLabel(bytes)) {
             return false;
           }
-          // Hashing the encoded label keeps the hash independent of samples
-          // without a second pass over the decoded strings.
-          hash = absl::HashOf(hash, bytes);
+          hash = FoldLabelHash(hash, HashString(out_->labels.back().name),
+                               HashString(out_->labels.back().value));
           break;
         case 2:
           if (!ExpectWireType(tag_at, "TimeSeries.samples", wire_type, kLengthDelimited) ||

@@ -64,8 +64,8 @@ struct SeriesMetadataView {
 struct SeriesView {
   uint32_t label_begin, label_end;
   uint32_t sample_begin, sample_end;
-  // In-process hash of the encoded label fields: equal label sets encoded the
-  // same way hash equal. A cache key only; not stable across processes.
+  // The labels' hash (proto/label_hash.h): equal label sets hash equal,
+  // however they were encoded.
   uint64_t label_hash;
 };
 
@@ -77,7 +77,8 @@ struct WriteRequestView {
   // 2.0 only: one per series, parallel to `series`; empty for a 1.0 body.
   std::vector<SeriesMetadataView> series_metadata;
   // 2.0 only: the interned strings that labels and metadata point at, and
-  // the hash of each, so label_hash costs a mix per label, not a string hash.
+  // the hash of each (HashString), so label_hash costs a fold per label, not
+  // two string hashes.
   std::vector<std::string_view> symbols;
   std::vector<uint64_t> symbol_hashes;
   size_t histogram_count = 0;  // native histograms: counted, not decoded

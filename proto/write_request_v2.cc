@@ -9,9 +9,9 @@
 
 #include <utility>
 
-#include "absl/hash/hash.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "proto/label_hash.h"
 #include "proto/wire_decoder.h"
 
 namespace kad::proto {
@@ -55,7 +55,7 @@ class DecoderV2 : wire::WireDecoder {
             return false;
           }
           out_->symbols.push_back(bytes);
-          out_->symbol_hashes.push_back(absl::HashOf(bytes));
+          out_->symbol_hashes.push_back(HashString(bytes));
           break;
         case 5:
           if (!ExpectWireType(tag_at, "Request.timeseries", wire_type, kLengthDelimited) ||
@@ -148,7 +148,7 @@ class DecoderV2 : wire::WireDecoder {
         return true;
       }
       out_->labels.push_back({out_->symbols[name], out_->symbols[index]});
-      hash = absl::HashOf(hash, out_->symbol_hashes[name], out_->symbol_hashes[index]);
+      hash = FoldLabelHash(hash, out_->symbol_hashes[name], out_->symbol_hashes[index]);
       have_name = false;
       return true;
     };

@@ -353,6 +353,27 @@ TEST(Server, StaleSeriesStaysEndedAfterRestart) {
   EXPECT_FALSE(FindMetric(metrics->body, Gauge("x", "yhat")).has_value());
 }
 
+TEST(Server, SeriesGoOnAfterARestartWithTheirStoredModel) {
+  // The restored series are found by the hash of their stored labels, which
+  // must be the hash the decoder gives the same labels in a request: if it
+  // were not, every series would start again beside its stored twin.
+  InProcessAdapter adapter;
+  WriteSeries(adapter.port(), {"x", "y"}, 0, 40);
+  adapter.Restart();
+  const uint16_t port = adapter.port();
+  WriteSeries(port, {"x", "y"}, 40, 10);
+  EXPECT_EQ(Scrape(port, "kad_active_series"), 2);
+  EXPECT_EQ(Scrape(port, Rejected("out_of_order")) + Scrape(port, Rejected("duplicate")), 0);
+  const int64_t last = kT0 + 49 * kStep;
+  const std::vector<SeriesData> got =
+      Read(port, kT0, last, {Eq("__name__", kForecast), Eq("value_type", "yhat")});
+  ASSERT_EQ(got.size(), 2u);
+  for (const SeriesData& s : got) {
+    ASSERT_EQ(s.samples.size(), 50u) << LabelOf(s, "instance");
+    EXPECT_EQ(s.samples.back().first, last);
+  }
+}
+
 TEST(Server, DuplicateBatchIsAcknowledgedCountedAndChangesNothing) {
   InProcessAdapter adapter;
   const uint16_t port = adapter.port();

@@ -79,13 +79,15 @@ TEST_P(KindContract, QuietOnGaussianNoise) {
             << " samples of noise\n";
 }
 
-TEST_P(KindContract, PredictDoesNotChangeTheState) {
+TEST_P(KindContract, PredictAndPrefetchDoNotChangeTheState) {
   std::mt19937_64 rng(2);
   auto m = New();
   int64_t t = kStartMs;
   for (int i = 0; i < 2000; ++i, t += kStepMs) m->Observe(t, Series(t, rng));
   const std::string before = State(*m);
   for (int64_t ahead = 0; ahead < 2 * kDayMs; ahead += kHourMs) m->Predict(t + ahead);
+  EXPECT_EQ(State(*m), before);
+  for (int step = 0; step < Forecaster::kPrefetchSteps; ++step) m->Prefetch(step);
   EXPECT_EQ(State(*m), before);
 }
 
