@@ -5,37 +5,12 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "adapter/absl_view.h"
+#include "proto/label_fields.h"
+#include "proto/varint.h"
 
 namespace kad::adapter {
 namespace {
-
-void PutVarint(uint64_t v, std::string* out) {
-  while (v >= 0x80) {
-    out->push_back(static_cast<char>((v & 0x7f) | 0x80));
-    v >>= 7;
-  }
-  out->push_back(static_cast<char>(v));
-}
-
-// Reads a varint-prefixed string from the front of `*in` into `*out`;
-// false when the bytes end early or the varint is malformed.
-bool GetLengthPrefixed(std::string_view* in, std::string_view* out) {
-  uint64_t size = 0;
-  // 5 bytes hold any 32-bit size; longer encodings are garbage, and the
-  // limit keeps the shift defined.
-  constexpr int kMaxVarintBytes = 5;
-  for (int i = 0;; ++i) {
-    if (i == kMaxVarintBytes || in->empty()) return false;
-    const auto byte = static_cast<uint8_t>(in->front());
-    in->remove_prefix(1);
-    size |= static_cast<uint64_t>(byte & 0x7f) << (7 * i);
-    if ((byte & 0x80) == 0) break;
-  }
-  if (size > in->size()) return false;
-  *out = in->substr(0, size);
-  in->remove_prefix(size);
-  return true;
-}
 
 bool IsValidLabelName(std::string_view name) {
   if (name.empty()) return false;
@@ -83,6 +58,23 @@ bool IsValidUtf8(std::string_view s) {
   return true;
 }
 
+// The labels `next` reads one by one from the front of `bytes`; `what`
+// (and how many labels were read) when it fails before the end.
+template <typename Next>
+absl::StatusOr<Labels> ReadLabels(std::string_view bytes, std::string_view what, Next next) {
+  Labels labels;
+  std::string_view name;
+  std::string_view value;
+  while (!bytes.empty()) {
+    if (!next(&bytes, &name, &value)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(AbslView(what), " after ", labels.size(), " labels"));
+    }
+    labels.push_back({std::string(name), std::string(value)});
+  }
+  return labels;
+}
+
 }  // namespace
 
 std::string_view GetLabel(const Labels& labels, std::string_view name) {
@@ -100,36 +92,36 @@ void SortLabels(Labels* labels) {
 std::string EncodeLabels(const Labels& labels) {
   std::string out;
   for (const Label& l : labels) {
-    PutVarint(l.name.size(), &out);
+    proto::AppendVarint(l.name.size(), &out);
     out += l.name;
-    PutVarint(l.value.size(), &out);
+    proto::AppendVarint(l.value.size(), &out);
     out += l.value;
   }
   return out;
 }
 
 absl::StatusOr<Labels> DecodeLabels(std::string_view bytes) {
-  Labels labels;
-  std::string_view name;
-  std::string_view value;
-  while (!bytes.empty()) {
-    if (!NextEncodedLabel(&bytes, &name, &value)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "corrupt label encoding: truncated or malformed after ", labels.size(), " labels"));
-    }
-    labels.push_back({std::string(name), std::string(value)});
-  }
-  return labels;
+  return ReadLabels(bytes, "corrupt label encoding: truncated or malformed",
+                    [](std::string_view* in, std::string_view* name, std::string_view* value) {
+                      return proto::ReadLengthPrefixed(in, name) &&
+                             proto::ReadLengthPrefixed(in, value);
+                    });
 }
 
-bool NextEncodedLabel(std::string_view* bytes, std::string_view* name, std::string_view* value) {
-  return GetLengthPrefixed(bytes, name) && GetLengthPrefixed(bytes, value);
+std::string LabelFields(const Labels& labels) {
+  std::string out;
+  for (const Label& l : labels) proto::AppendLabelField(l.name, l.value, &out);
+  return out;
 }
 
-std::string_view GetEncodedLabel(std::string_view bytes, std::string_view name) {
+absl::StatusOr<Labels> LabelsOfFields(std::string_view fields) {
+  return ReadLabels(fields, "malformed label fields", proto::NextLabelField);
+}
+
+std::string_view GetLabelField(std::string_view fields, std::string_view name) {
   std::string_view n;
   std::string_view v;
-  while (NextEncodedLabel(&bytes, &n, &v)) {
+  while (proto::NextLabelField(&fields, &n, &v)) {
     if (n == name) return v;
   }
   return {};

@@ -38,11 +38,15 @@ void SortLabels(Labels* labels);
 // malformed bytes with InvalidArgument.
 std::string EncodeLabels(const Labels& labels);
 absl::StatusOr<Labels> DecodeLabels(std::string_view bytes);
-// Reads the next label at the front of EncodeLabels' `*bytes` without
-// copying it, and drops it; false at the end or when malformed.
-bool NextEncodedLabel(std::string_view* bytes, std::string_view* name, std::string_view* value);
-// GetLabel() on EncodeLabels' bytes, without decoding them.
-std::string_view GetEncodedLabel(std::string_view bytes, std::string_view name);
+
+// The labels as a remote-write request's label fields (proto/label_fields.h,
+// a little longer than EncodeLabels): how a shard finds an input series
+// with one comparison of a request's bytes. LabelsOfFields gives back the
+// same labels in the same order, and InvalidArgument for malformed bytes.
+std::string LabelFields(const Labels& labels);
+absl::StatusOr<Labels> LabelsOfFields(std::string_view fields);
+// GetLabel() on label fields, without decoding them.
+std::string_view GetLabelField(std::string_view fields, std::string_view name);
 
 // What Prometheus requires of a series it is given: names match
 // [a-zA-Z_][a-zA-Z0-9_]*, values are non-empty valid UTF-8, names are unique

@@ -10,7 +10,7 @@
 #include "absl/strings/str_format.h"
 #include "adapter/absl_view.h"
 #include "boost/asio/post.hpp"
-#include "proto/label_hash.h"
+#include "proto/label_fields.h"
 
 namespace kad::adapter {
 namespace {
@@ -19,17 +19,6 @@ constexpr uint64_t kStaleNaN = 0x7ff0000000000002ULL;
 // Future points are at most this far apart, so PromQL's 5-minute lookback
 // always finds one.
 constexpr int64_t kFutureStepMs = 60'000;
-
-bool SameLabels(std::span<const proto::LabelView> views, std::string_view encoded) {
-  std::string_view name;
-  std::string_view value;
-  for (const proto::LabelView& v : views) {
-    if (!NextEncodedLabel(&encoded, &name, &value) || v.name != name || v.value != value) {
-      return false;
-    }
-  }
-  return encoded.empty();
-}
 
 void AppendEscaped(std::string* out, std::string_view v) {
   for (char c : v) {
@@ -44,13 +33,7 @@ void AppendEscaped(std::string* out, std::string_view v) {
 
 }  // namespace
 
-uint64_t HashLabels(const Labels& labels) {
-  uint64_t h = 0;
-  for (const Label& l : labels) {
-    h = proto::FoldLabelHash(h, proto::HashString(l.name), proto::HashString(l.value));
-  }
-  return h;
-}
+uint64_t HashLabels(const Labels& labels) { return proto::HashLabelFields(LabelFields(labels)); }
 
 Shard::Shard(std::shared_ptr<const Config> config, const ShardOptions& options,
              storage::Store* store, SelfMetrics* metrics, ActivityEngine* activities,
@@ -71,16 +54,13 @@ Shard::~Shard() { Stop(); }
 
 void Shard::Adopt(RestoredSeries restored) {
   const Labels& input = restored.input;
-  std::string encoded = EncodeLabels(input);
-  InputChain& chain = inputs_[restored.hash];
-  InputSeries* in = nullptr;
-  for (auto& candidate : chain) {
-    if (candidate->encoded_labels == encoded) in = candidate.get();
-  }
+  std::string fields = LabelFields(input);
+  InputSeries* in = Find(restored.hash, fields);
   if (in == nullptr) {
+    InputChain& chain = inputs_[restored.hash];
     chain.push_back(std::make_unique<InputSeries>());
     in = chain.back().get();
-    in->encoded_labels = std::move(encoded);
+    in->label_fields = std::move(fields);
     in->counter = counters_->Contains(GetLabel(input, "__name__"));
   }
   // Its checkpoint may predate what the counter families say.
@@ -162,16 +142,17 @@ void Shard::ScheduleRetrain() {
   });
 }
 
-Shard::InputSeries* Shard::Find(uint64_t hash, std::span<const proto::LabelView> labels) {
+Shard::InputSeries* Shard::Find(uint64_t hash, std::string_view label_fields) {
   auto it = inputs_.find(hash);
   if (it == inputs_.end()) return nullptr;
   for (auto& in : it->second) {
-    if (SameLabels(labels, in->encoded_labels)) return in.get();
+    if (in->label_fields == label_fields) return in.get();
   }
   return nullptr;
 }
 
-Shard::InputSeries* Shard::Create(uint64_t hash, std::span<const proto::LabelView> views) {
+Shard::InputSeries* Shard::Create(uint64_t hash, const proto::SeriesView& series,
+                                  std::span<const proto::LabelView> views) {
   Labels input;
   input.reserve(views.size());
   for (const proto::LabelView& v : views)
@@ -179,7 +160,7 @@ Shard::InputSeries* Shard::Create(uint64_t hash, std::span<const proto::LabelVie
   auto& chain = inputs_[hash];
   chain.push_back(std::make_unique<InputSeries>());
   InputSeries* in = chain.back().get();
-  in->encoded_labels = EncodeLabels(input);
+  in->label_fields = std::string(series.label_fields);
   if (!ValidateLabels(input).ok()) {
     in->invalid = true;
     return in;
@@ -221,7 +202,7 @@ absl::Status Shard::LearnCounters(const absl::flat_hash_set<std::string>& famili
   for (auto& [hash, chain] : inputs_) {
     for (auto& in : chain) {
       if (in->counter || in->invalid) continue;
-      const std::string_view name = GetEncodedLabel(in->encoded_labels, "__name__");
+      const std::string_view name = GetLabelField(in->label_fields, "__name__");
       if (!InCounterFamily(name, families)) continue;
       in->counter = true;
       for (ForecastSeries* out : in->outputs) {
@@ -263,18 +244,17 @@ absl::Status Shard::Apply(const proto::WriteRequestView& req, std::span<const ui
   // ...then the input whose labels are the series', made if there is none.
   for (size_t i = 0; i < n; ++i) {
     if (const InputSeries* next = i + kAhead < n ? found[i + kAhead] : nullptr) {
-      models::PrefetchBytes(next->encoded_labels.data(), next->encoded_labels.size());
+      models::PrefetchBytes(next->label_fields.data(), next->label_fields.size());
     }
     const proto::SeriesView& sv = req.series[indices[i]];
     if (sv.sample_begin == sv.sample_end) {
       found[i] = nullptr;
       continue;
     }
-    const auto labels = req.LabelsOf(sv);
     InputSeries* in = found[i];
-    if (in == nullptr || !SameLabels(labels, in->encoded_labels)) {
-      in = Find(hashes[indices[i]], labels);
-      if (in == nullptr) in = Create(hashes[indices[i]], labels);
+    if (in == nullptr || in->label_fields != sv.label_fields) {
+      in = Find(hashes[indices[i]], sv.label_fields);
+      if (in == nullptr) in = Create(hashes[indices[i]], sv, req.LabelsOf(sv));
     }
     found[i] = in;
     for (const ForecastSeries* out : in->outputs) models::PrefetchBytes(out, sizeof(*out));

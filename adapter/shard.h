@@ -38,7 +38,7 @@
 
 namespace kad::adapter {
 
-// Hash of a label set (proto/label_hash.h), equal to the label_hash the
+// Hash of a label set (proto/label_fields.h), equal to the label_hash the
 // remote-write decoders give the same labels: routes a series to its shard
 // and keys the shard's lookup table.
 uint64_t HashLabels(const Labels& labels);
@@ -160,10 +160,10 @@ class Shard {
   // when no metric_query selects it: a cached drop). Most feed one, held
   // inline: every sample reads it, and a pointer less is a cache miss less.
   struct InputSeries {
-    // Its labels as EncodeLabels writes them: a third of the memory of
-    // Labels, and every series holds one.
-    std::string encoded_labels;
-    Labels labels() const { return *DecodeLabels(encoded_labels); }
+    // Its labels as label fields (LabelFields): compared with a request's
+    // own bytes, and a third of the memory of Labels.
+    std::string label_fields;
+    Labels labels() const { return *LabelsOfFields(label_fields); }
     absl::InlinedVector<ForecastSeries*, 1> outputs;
     // Labels Prometheus would never send (see ValidateLabels): not modelled,
     // since remote read must only return valid series.
@@ -177,8 +177,10 @@ class Shard {
     int64_t last_seen_ms = std::numeric_limits<int64_t>::min();
   };
 
-  InputSeries* Find(uint64_t hash, std::span<const proto::LabelView> labels);
-  InputSeries* Create(uint64_t hash, std::span<const proto::LabelView> labels);
+  InputSeries* Find(uint64_t hash, std::string_view label_fields);
+  // A new input for `series` of a request; `labels` are its labels.
+  InputSeries* Create(uint64_t hash, const proto::SeriesView& series,
+                      std::span<const proto::LabelView> labels);
   // Adds to `in` a new series for each model of each entry selecting it
   // that it does not feed yet, as far as the budget allows; `labels` are
   // in's, decoded.

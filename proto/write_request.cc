@@ -7,7 +7,8 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "proto/label_hash.h"
+#include "proto/label_fields.h"
+#include "proto/varint.h"
 #include "proto/wire_decoder.h"
 
 namespace kad::proto {
@@ -73,7 +74,11 @@ class Decoder : wire::WireDecoder {
     SeriesView series;
     series.label_begin = static_cast<uint32_t>(out_->labels.size());
     series.sample_begin = static_cast<uint32_t>(out_->samples.size());
-    uint64_t hash = 0;
+    // The label fields, if they are one run of bytes as protobuf writes
+    // them (Prometheus does): [fields_begin, fields_end).
+    const char* fields_begin = nullptr;
+    const char* fields_end = nullptr;
+    bool as_protobuf_writes = true;
     while (p < end) {
       const char* tag_at = p;
       uint32_t field = 0, wire_type = 0;
@@ -85,8 +90,10 @@ class Decoder : wire::WireDecoder {
               !ReadLengthDelimited(p, end, &bytes) || !DecodeLabel(bytes)) {
             return false;
           }
-          hash = FoldLabelHash(hash, HashString(out_->labels.back().name),
-                               HashString(out_->labels.back().value));
+          if (fields_begin == nullptr) fields_begin = tag_at;
+          as_protobuf_writes = as_protobuf_writes && tag_at == (fields_end ? fields_end : tag_at) &&
+                               AsProtobufWrites(tag_at, p, bytes, out_->labels.back());
+          fields_end = p;
           break;
         case 2:
           if (!ExpectWireType(tag_at, "TimeSeries.samples", wire_type, kLengthDelimited) ||
@@ -117,9 +124,25 @@ class Decoder : wire::WireDecoder {
     }
     series.label_end = static_cast<uint32_t>(out_->labels.size());
     series.sample_end = static_cast<uint32_t>(out_->samples.size());
-    series.label_hash = hash;
+    if (as_protobuf_writes && fields_begin != nullptr) {
+      series.label_fields = std::string_view(fields_begin, fields_end - fields_begin);
+      series.label_hash = HashLabelFields(series.label_fields);
+    }  // else EncodeMissingLabelFields
     out_->series.push_back(series);
     return true;
+  }
+
+  // Whether the label field [at, end) holding `message` is byte for byte
+  // what AppendLabelField writes for `label`: the same size, with the name
+  // and value where that puts them, leaves no room for anything else.
+  static bool AsProtobufWrites(const char* at, const char* end, std::string_view message,
+                               const LabelView& label) {
+    if (static_cast<size_t>(end - at) != LabelFieldSize(label.name, label.value)) return false;
+    const char* name_at = message.data() + 1 + VarintSize(label.name.size());
+    const char* value_at = (label.name.empty() ? message.data() : name_at + label.name.size()) + 1 +
+                           VarintSize(label.value.size());
+    return (label.name.empty() || label.name.data() == name_at) &&
+           (label.value.empty() || label.value.data() == value_at);
   }
 
   bool DecodeLabel(std::string_view message) {
@@ -200,7 +223,7 @@ void WriteRequestView::Clear() {
   metadata.clear();
   series_metadata.clear();
   symbols.clear();
-  symbol_hashes.clear();
+  label_field_bytes.clear();
   histogram_count = 0;
   exemplar_count = 0;
 }
@@ -208,7 +231,11 @@ void WriteRequestView::Clear() {
 absl::Status DecodeWriteRequest(std::string_view body, WriteRequestView* out) {
   out->Clear();
   absl::Status status = Decoder(body, out).Run();
-  if (!status.ok()) out->Clear();
+  if (!status.ok()) {
+    out->Clear();
+    return status;
+  }
+  EncodeMissingLabelFields(out);
   return status;
 }
 

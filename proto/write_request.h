@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <span>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -64,9 +65,12 @@ struct SeriesMetadataView {
 struct SeriesView {
   uint32_t label_begin, label_end;
   uint32_t sample_begin, sample_end;
-  // The labels' hash (proto/label_hash.h): equal label sets hash equal,
-  // however they were encoded.
-  uint64_t label_hash;
+  // The labels as protobuf encodes them (proto/label_fields.h): the body's
+  // own bytes when it sent them so, else WriteRequestView::label_field_bytes.
+  std::string_view label_fields;
+  // HashLabelFields(label_fields): equal labels hash equal, however they
+  // were encoded.
+  uint64_t label_hash = 0;
 };
 
 struct WriteRequestView {
@@ -76,11 +80,10 @@ struct WriteRequestView {
   std::vector<MetadataView> metadata;
   // 2.0 only: one per series, parallel to `series`; empty for a 1.0 body.
   std::vector<SeriesMetadataView> series_metadata;
-  // 2.0 only: the interned strings that labels and metadata point at, and
-  // the hash of each (HashString), so label_hash costs a fold per label, not
-  // two string hashes.
+  // 2.0 only: the interned strings that labels and metadata point at.
   std::vector<std::string_view> symbols;
-  std::vector<uint64_t> symbol_hashes;
+  // The label fields of the series whose body had them some other way.
+  std::string label_field_bytes;
   size_t histogram_count = 0;  // native histograms: counted, not decoded
   size_t exemplar_count = 0;   // counted, not decoded
 

@@ -11,7 +11,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "proto/label_hash.h"
+#include "proto/label_fields.h"
 #include "proto/wire_decoder.h"
 
 namespace kad::proto {
@@ -55,7 +55,6 @@ class DecoderV2 : wire::WireDecoder {
             return false;
           }
           out_->symbols.push_back(bytes);
-          out_->symbol_hashes.push_back(HashString(bytes));
           break;
         case 5:
           if (!ExpectWireType(tag_at, "Request.timeseries", wire_type, kLengthDelimited) ||
@@ -135,7 +134,6 @@ class DecoderV2 : wire::WireDecoder {
     series.label_begin = static_cast<uint32_t>(out_->labels.size());
     series.sample_begin = static_cast<uint32_t>(out_->samples.size());
     SeriesMetadataView metadata;
-    uint64_t hash = 0;
     // Refs come in name/value pairs, possibly split across packed runs.
     bool have_name = false;
     uint32_t name = 0;
@@ -148,7 +146,6 @@ class DecoderV2 : wire::WireDecoder {
         return true;
       }
       out_->labels.push_back({out_->symbols[name], out_->symbols[index]});
-      hash = FoldLabelHash(hash, out_->symbol_hashes[name], out_->symbol_hashes[index]);
       have_name = false;
       return true;
     };
@@ -209,7 +206,6 @@ class DecoderV2 : wire::WireDecoder {
     }
     series.label_end = static_cast<uint32_t>(out_->labels.size());
     series.sample_end = static_cast<uint32_t>(out_->samples.size());
-    series.label_hash = hash;
     out_->series.push_back(series);
     out_->series_metadata.push_back(metadata);
     return true;
@@ -287,7 +283,11 @@ class DecoderV2 : wire::WireDecoder {
 absl::Status DecodeWriteRequestV2(std::string_view body, WriteRequestView* out) {
   out->Clear();
   absl::Status status = DecoderV2(body, out).Run();
-  if (!status.ok()) out->Clear();
+  if (!status.ok()) {
+    out->Clear();
+    return status;
+  }
+  EncodeMissingLabelFields(out);
   return status;
 }
 

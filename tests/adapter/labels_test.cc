@@ -21,14 +21,19 @@ TEST(Labels, GetLabelFindsValueAndReadsMissingAsEmpty) {
   EXPECT_EQ(GetLabel(Labels{}, "job"), "");
 }
 
-TEST(Labels, GetEncodedLabelReadsTheEncodingAsGetLabelReadsLabels) {
+TEST(Labels, LabelFieldsReadBackAndGetLabelFieldReadsThemAsGetLabelReadsLabels) {
   const Labels labels = {{"__name__", "up"}, {"instance", "a:9100"}, {"job", "node"}};
-  const std::string bytes = EncodeLabels(labels);
+  const std::string fields = LabelFields(labels);
+  absl::StatusOr<Labels> back = LabelsOfFields(fields);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(*back, labels);
   for (const char* name : {"__name__", "instance", "job", "missing", "a", "zzz"}) {
-    EXPECT_EQ(GetEncodedLabel(bytes, name), GetLabel(labels, name)) << name;
+    EXPECT_EQ(GetLabelField(fields, name), GetLabel(labels, name)) << name;
   }
-  EXPECT_EQ(GetEncodedLabel("", "job"), "");
-  EXPECT_EQ(GetEncodedLabel("\x02" "ab" "\x05" "ab", "ab"), "");  // truncated value
+  EXPECT_EQ(GetLabelField("", "job"), "");
+  EXPECT_EQ(GetLabelField(fields.substr(0, fields.size() - 1), "job"), "");  // truncated
+  EXPECT_THAT(LabelsOfFields(fields.substr(0, fields.size() - 1)).status().message(),
+              HasSubstr("after 2 labels"));
 }
 
 TEST(Labels, SortLabelsOrdersByName) {

@@ -30,6 +30,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "prometheus/remote.pb.h"
+#include "proto/label_fields.h"
 #include "proto/write_request.h"
 #include "tests/fuzz/fuzz_check.h"
 
@@ -102,11 +103,22 @@ void CheckAgrees(const Message& want, const WriteRequestView& got) {
     const Message& ts = Sub(want, 1, i);
     const auto labels = got.LabelsOf(got.series[i]);
     FUZZ_CHECK(labels.size() == static_cast<size_t>(Count(ts, 1)), absl::StrCat("series ", i));
+    // The label fields are what protobuf writes for those labels, whether
+    // they are the body's bytes or written again.
+    std::string_view fields = got.series[i].label_fields;
     for (size_t j = 0; j < labels.size(); ++j) {
       const Message& label = Sub(ts, 1, static_cast<int>(j));
       FUZZ_CHECK(labels[j].name == String(label, 1), absl::StrCat("label name ", i, "/", j));
       FUZZ_CHECK(labels[j].value == String(label, 2), absl::StrCat("label value ", i, "/", j));
+      std::string_view name;
+      std::string_view value;
+      FUZZ_CHECK(kad::proto::NextLabelField(&fields, &name, &value) && name == labels[j].name &&
+                     value == labels[j].value,
+                 absl::StrCat("label field ", i, "/", j));
     }
+    FUZZ_CHECK(fields.empty(), absl::StrCat("label fields of series ", i, " run on"));
+    FUZZ_CHECK(got.series[i].label_hash == kad::proto::HashLabelFields(got.series[i].label_fields),
+               absl::StrCat("label hash ", i));
     const auto samples = got.SamplesOf(got.series[i]);
     FUZZ_CHECK(samples.size() == static_cast<size_t>(Count(ts, 2)), absl::StrCat("series ", i));
     for (size_t j = 0; j < samples.size(); ++j) {

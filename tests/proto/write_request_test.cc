@@ -488,22 +488,6 @@ TEST(DecodeWriteRequest, LabelHashDependsOnLabelsOnly) {
             HashOf(SeriesBody({{"a", "bc"}, {"", "d"}}, 1, 1)));
 }
 
-TEST(DecodeWriteRequest, LabelHashDoesNotDependOnTheEncoding) {
-  // Label fields in the other order, and an unknown field, as protobuf
-  // allows: the labels and so their hash are the same.
-  std::string odd_label;
-  AppendLengthDelimited(2, "node", &odd_label);  // the value first
-  AppendLengthDelimited(1, "job", &odd_label);
-  AppendTag(7, 0, &odd_label);
-  AppendVarint(1, &odd_label);
-  std::string series;
-  AppendLengthDelimited(1, odd_label, &series);
-  std::string body;
-  AppendLengthDelimited(1, series, &body);
-  EXPECT_EQ(HashOf(body), HashOf(SeriesBody({{"job", "node"}}, 1, 1000)));
-  EXPECT_NE(HashOf(body), HashOf(SeriesBody({{"job", "nodf"}}, 1, 1000)));
-}
-
 TEST(DecodeWriteRequest, RepeatedSeriesInOneRequestHashEqual) {
   prometheus::WriteRequest req;
   prometheus::TimeSeries* first = req.add_timeseries();
