@@ -508,6 +508,8 @@ struct Store::Impl {
   uint64_t live_log_bytes ABSL_GUARDED_BY(write_mu) = 0;
   // Scratch reused across writes.
   std::vector<Touched> touched ABSL_GUARDED_BY(write_mu);
+  // AddPoints' open series of the write's points, kept to reuse the memory.
+  std::vector<OpenSeries*> found_open ABSL_GUARDED_BY(write_mu);
   std::string log_record ABSL_GUARDED_BY(write_mu);
 
   Impl() = default;
@@ -830,36 +832,43 @@ struct Store::Impl {
                          rocksdb::WriteBatch* write)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu, mem_mu) {
     OpenSeries* last = nullptr;
-    // Each point's open series is a cache miss or three (table slot, series,
-    // the end of its block): fetched early, a stage at a time, so the misses
-    // of several points overlap.
+    // Each point's open series is a cache miss or three in a row (table
+    // slot, series, the end of its block). Each pass fetches, kAhead points
+    // ahead, what the next one reads, so the misses of several points
+    // overlap: first the slots, finding each point's series...
     constexpr size_t kAhead = 8;
     const size_t n = rep.points.size();
-    auto early = [&](size_t k) -> const OpenSeries* {
-      if (k >= n) return nullptr;
-      const auto it = open.find(rep.points[k].id);
-      return it == open.end() ? nullptr : it->second.get();
-    };
+    std::vector<OpenSeries*>& found = found_open;
+    found.assign(n, nullptr);
     for (size_t k = 0; k < n; ++k) {
       if (k + kAhead < n) open.prefetch(rep.points[k + kAhead].id);
-      if (const OpenSeries* s = early(k + kAhead / 2)) {
-        for (size_t line = 0; line < sizeof(*s); line += 64) {
-          __builtin_prefetch(reinterpret_cast<const char*>(s) + line);
-        }
+      const auto it = open.find(rep.points[k].id);
+      if (it == open.end()) continue;
+      found[k] = it->second.get();
+      for (size_t line = 0; line < sizeof(OpenSeries); line += 64) {
+        __builtin_prefetch(reinterpret_cast<const char*>(found[k]) + line);
       }
-      if (const OpenSeries* s = early(k + kAhead / 4)) {
+    }
+    // ...then the end of each block, adding the points.
+    for (size_t k = 0; k < n; ++k) {
+      if (const OpenSeries* s = k + kAhead < n ? found[k + kAhead] : nullptr) {
         __builtin_prefetch(s->bits.data() + s->enc.bit_size() / 8);
       }
       const WriteBatch::Rep::PointOp& op = rep.points[k];
       if (last == nullptr || last->id != op.id) {
         bool created = false;
-        std::unique_ptr<OpenSeries>& slot = open[op.id];
-        if (slot == nullptr) {
-          slot = std::make_unique<OpenSeries>();
-          slot->id = op.id;
-          created = true;
+        if (found[k] != nullptr) {
+          last = found[k];
+        } else {
+          // New, or made by an earlier point of this write.
+          std::unique_ptr<OpenSeries>& slot = open[op.id];
+          if (slot == nullptr) {
+            slot = std::make_unique<OpenSeries>();
+            slot->id = op.id;
+            created = true;
+          }
+          last = slot.get();
         }
-        last = slot.get();
         Touch(last, created);
       }
       OpenSeries* s = last;
