@@ -135,6 +135,9 @@ rocksdb::ColumnFamilyOptions MakeColumnOptions(Column column,
   }
   if (column == kBlocks) {
     cf.write_buffer_size = 32 * kMiB;
+    // The blocks are compressed already: LZ4 took 3% of the ingest CPU, in
+    // flushes and compactions, to save 0.2% of the disk.
+    cf.compression = rocksdb::kNoCompression;
     // Every read of blocks is a scan of one series: a bloom filter on the
     // 8-byte id prefix lets a scan skip files without that series.
     cf.prefix_extractor.reset(rocksdb::NewFixedPrefixTransform(kIdKeySize));
