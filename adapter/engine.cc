@@ -1,8 +1,11 @@
 #include "adapter/engine.h"
 
 #include <algorithm>
-#include <latch>
+#include <atomic>
+#include <bit>
 #include <functional>
+#include <iterator>
+#include <latch>
 #include <limits>
 #include <optional>
 #include <thread>
@@ -469,57 +472,93 @@ absl::StatusOr<std::vector<ReadSeries>> Engine::Read(const ReadQuery& query,
                       .want_future = !query.series_only};
   std::vector<std::vector<ReadMatch>> per_shard(shards_.size());
   OnEveryShard([&](Shard& shard, size_t i) { shard.Match(spec, &per_shard[i]); });
-
+  size_t series = 0;
+  for (const std::vector<ReadMatch>& matches : per_shard) {
+    for (const ReadMatch& m : matches) series += static_cast<size_t>(std::popcount(m.value_types));
+  }
+  if (series > options_.read_series_limit) {
+    return absl::ResourceExhaustedError(absl::StrCat("remote read matches more than ",
+                                                     options_.read_series_limit,
+                                                     " series: narrow the selector or raise "
+                                                     "--storage.remote.read-series-limit"));
+  }
+  // Reading and decoding the points is most of a read: each shard's thread
+  // reads its own matches, side by side.
+  std::atomic<int64_t> left{
+      static_cast<int64_t>(std::min<size_t>(*samples_budget, std::numeric_limits<int64_t>::max()))};
+  std::vector<std::vector<ReadSeries>> parts(shards_.size());
+  std::vector<absl::Status> status(shards_.size());
+  OnEveryShard(
+      [&](Shard&, size_t i) { status[i] = ReadPoints(query, per_shard[i], &left, &parts[i]); });
+  for (const absl::Status& s : status) {
+    if (!s.ok()) return s;
+  }
+  if (left.load() < 0) return SampleLimitError(options_.read_sample_limit);
+  *samples_budget = static_cast<size_t>(left.load());
   std::vector<ReadSeries> result;
-  for (auto& matches : per_shard) {
-    for (ReadMatch& m : matches) {
-      const size_t first = result.size();
-      for (int type = 0; type < kNumValueTypes; ++type) {
-        if (m.value_types & (1 << type)) result.push_back({WithValueType(m.labels, type), {}});
-      }
-      if (result.size() > options_.read_series_limit) {
-        return absl::ResourceExhaustedError(absl::StrCat("remote read matches more than ",
-                                                         options_.read_series_limit,
-                                                         " series: narrow the selector or raise "
-                                                         "--storage.remote.read-series-limit"));
-      }
-      if (query.series_only) continue;
-      const size_t width = result.size() - first;
-      bool over_limit = false;
-      absl::Status status = store_->ScanPoints(
-          m.id, query.start_ms, std::min(query.end_ms, m.last_ts),
-          [&](const storage::ForecastPoint& p) {
-            if (*samples_budget < width) {
-              over_limit = true;
-              return false;
-            }
-            *samples_budget -= width;
-            size_t k = first;
-            for (int type = 0; type < kNumValueTypes; ++type) {
-              if (m.value_types & (1 << type))
-                result[k++].samples.emplace_back(p.timestamp_ms, ValueOf(p, type));
-            }
-            return true;
-          });
-      if (!status.ok()) return status;
-      if (over_limit) return SampleLimitError(options_.read_sample_limit);
-      // The band is forecast ahead; anomaly and its score need a sample.
-      for (const auto& [t, f] : m.future) {
-        const double values[3] = {f.yhat, f.yhat_lower, f.yhat_upper};
-        size_t k = first;
-        for (int type = 0; type < 3; ++type) {
-          if (!(m.value_types & (1 << type))) continue;
-          if (*samples_budget == 0) return SampleLimitError(options_.read_sample_limit);
-          --*samples_budget;
-          result[k++].samples.emplace_back(t, values[type]);
-        }
-      }
-    }
+  result.reserve(series);
+  for (std::vector<ReadSeries>& part : parts) {
+    std::move(part.begin(), part.end(), std::back_inserter(result));
   }
   std::sort(result.begin(), result.end(), [](const ReadSeries& a, const ReadSeries& b) {
     return LabelsLess(a.labels, b.labels);
   });
   return result;
+}
+
+absl::Status Engine::ReadPoints(const ReadQuery& query, std::span<const ReadMatch> matches,
+                                std::atomic<int64_t>* left, std::vector<ReadSeries>* out) const {
+  for (const ReadMatch& m : matches) {
+    // Below zero: over the limit, which Read() answers.
+    const int64_t allowance = left->load(std::memory_order_relaxed);
+    if (allowance < 0) return absl::OkStatus();
+    const size_t first = out->size();
+    for (int type = 0; type < kNumValueTypes; ++type) {
+      if (m.value_types & (1 << type)) out->push_back({WithValueType(m.labels, type), {}});
+    }
+    if (query.series_only) continue;
+    const auto width = static_cast<int64_t>(out->size() - first);
+    // Counted down once per series; a series needing more than was left
+    // when it began is over the limit whatever the other shards read.
+    int64_t taken = 0;
+    bool over = false;
+    absl::Status status =
+        store_->ScanPoints(m.id, query.start_ms, std::min(query.end_ms, m.last_ts),
+                           [&](const storage::ForecastPoint& p) {
+                             if (taken + width > allowance) {
+                               over = true;
+                               return false;
+                             }
+                             taken += width;
+                             size_t k = first;
+                             for (int type = 0; type < kNumValueTypes; ++type) {
+                               if (m.value_types & (1 << type))
+                                 (*out)[k++].samples.emplace_back(p.timestamp_ms, ValueOf(p, type));
+                             }
+                             return true;
+                           });
+    if (!status.ok()) return status;
+    // The band is forecast ahead; anomaly and its score need a sample.
+    for (const auto& [t, f] : m.future) {
+      if (over) break;
+      const double values[3] = {f.yhat, f.yhat_lower, f.yhat_upper};
+      size_t k = first;
+      for (int type = 0; type < 3; ++type) {
+        if (!(m.value_types & (1 << type))) continue;
+        if (taken == allowance) {
+          over = true;
+          break;
+        }
+        ++taken;
+        (*out)[k++].samples.emplace_back(t, values[type]);
+      }
+    }
+    if (over || left->fetch_sub(taken, std::memory_order_relaxed) < taken) {
+      left->store(-1);
+      return absl::OkStatus();
+    }
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<size_t> Engine::Retrain(const std::vector<LabelMatcher>& matchers) {

@@ -19,6 +19,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -133,6 +134,11 @@ class Engine {
   Shard& ShardFor(uint64_t hash) { return *shards_[hash % shards_.size()]; }
   // Runs fn on every shard thread and waits for all of them.
   void OnEveryShard(const std::function<void(Shard&, size_t)>& fn);
+  // Read()'s series of `matches` with their points, into *out, counting
+  // the samples down from *left; leaves *left below zero when they are
+  // more than it held (and stops there).
+  absl::Status ReadPoints(const ReadQuery& query, std::span<const ReadMatch> matches,
+                          std::atomic<int64_t>* left, std::vector<ReadSeries>* out) const;
   // The stored series of `config` whose forecast name passes `wanted`, from
   // their checkpoints and the points written after them. `fresh` counts the
   // checkpoints of other kinds or args (their models relearn the points),

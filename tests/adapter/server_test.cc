@@ -536,6 +536,33 @@ TEST(Server, ReadOverTheSampleLimitIsTooLarge) {
             1u);
 }
 
+TEST(Server, ReadOfExactlyTheSampleLimitIsServedAndOneSampleMoreIsNot) {
+  // Eight series on both shards, which read their points side by side and
+  // count them down from one budget: 80 yhat samples up to the last point.
+  const std::vector<std::string> instances = {"a", "b", "c", "d", "e", "f", "g", "h"};
+  const int64_t last = kT0 + 9 * kStep;
+  const std::vector<PbMatcher> yhat = {Eq("__name__", kForecast), Eq("value_type", "yhat")};
+  for (const size_t limit : {80, 79}) {
+    InProcessAdapter adapter({.read_sample_limit = limit});
+    WriteSeries(adapter.port(), instances, 0, 10);
+    prometheus::ReadRequest request;
+    *request.add_queries() = MakeQuery(kT0, last, yhat);
+    absl::StatusOr<HttpResult> r = kad::testing::PostRead(adapter.port(), request);
+    ASSERT_TRUE(r.ok()) << r.status();
+    if (limit == 79) {
+      EXPECT_EQ(r->status, 413) << r->body;
+      continue;
+    }
+    EXPECT_EQ(r->status, 200) << r->body;
+    const std::vector<SeriesData> got = Read(adapter.port(), kT0, last, yhat);
+    ASSERT_EQ(got.size(), instances.size());
+    for (size_t i = 0; i < got.size(); ++i) {
+      EXPECT_EQ(LabelOf(got[i], "instance"), instances[i]) << "sorted by labels";
+      EXPECT_EQ(got[i].samples.size(), 10u);
+    }
+  }
+}
+
 TEST(Server, MetricsShowForecastGaugesAndSelfMetrics) {
   InProcessAdapter adapter;
   WriteSeries(adapter.port(), {"x"}, 0, 10);
