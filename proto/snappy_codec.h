@@ -16,7 +16,9 @@ namespace kad::proto {
 absl::Status SnappyUncompress(std::string_view compressed, size_t max_uncompressed,
                               std::string* out);
 
-// Replaces the contents of `out` with the snappy block of `raw`.
+// Replaces the contents of `out` with the snappy block of `raw`: the bytes
+// snappy::Compress writes, on two threads from kParallelCompressBytes.
 void SnappyCompress(std::string_view raw, std::string* out);
+inline constexpr size_t kParallelCompressBytes = size_t{1} << 20;
 
 }  // namespace kad::proto

@@ -1,6 +1,8 @@
 // Tests for the snappy block codec wrapper.
 #include "proto/snappy_codec.h"
 
+#include <snappy.h>
+
 #include <random>
 #include <string>
 
@@ -37,6 +39,18 @@ TEST(SnappyCodec, RoundTripsBodies) {
     const absl::Status status = SnappyUncompress(compressed, size, &out);
     ASSERT_TRUE(status.ok()) << status;
     EXPECT_EQ(out, raw) << size;
+  }
+}
+
+TEST(SnappyCodec, LongBodiesCompressOnTwoThreadsToSnappysOwnBytes) {
+  for (size_t size :
+       {kad::proto::kParallelCompressBytes, size_t{3} << 20, (size_t{5} << 20) + 777}) {
+    const std::string raw = BodyLikeText(size);
+    std::string want;
+    snappy::Compress(raw.data(), raw.size(), &want);
+    std::string got = "stale";
+    SnappyCompress(raw, &got);
+    EXPECT_EQ(got, want) << size;
   }
 }
 
