@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "adapter/absl_view.h"
+#include "proto/label_fields.h"
 
 namespace kad::adapter {
 namespace {
@@ -184,8 +185,9 @@ absl::Status Engine::RestoreOne(const Config& config,
   if (absl::Status s = ReplayStoredPoints(*store_, series.get(), &counts->replayed); !s.ok()) {
     return s;
   }
-  const uint64_t hash = HashLabels(input);
-  out->emplace(RestoredSeries{hash, std::move(input), std::move(series)});
+  std::string fields = LabelFields(input);
+  const uint64_t hash = proto::HashLabelFields(fields);
+  out->emplace(RestoredSeries{std::move(fields), hash, std::move(input), std::move(series)});
   return absl::OkStatus();
 }
 
@@ -332,7 +334,6 @@ void Engine::Stop() {
 void Engine::Ingest(std::shared_ptr<WriteJob> job, std::function<void(absl::Status)> done) {
   struct Fanout {
     std::shared_ptr<WriteJob> job;
-    std::vector<uint64_t> hashes;
     std::vector<std::vector<uint32_t>> by_shard;
     std::atomic<int> pending{0};
     absl::Mutex mu;
@@ -351,12 +352,9 @@ void Engine::Ingest(std::shared_ptr<WriteJob> job, std::function<void(absl::Stat
     return;
   }
   LearnCounters(req);
-  fan->hashes.reserve(req.series.size());
   fan->by_shard.resize(shards_.size());
   for (uint32_t i = 0; i < req.series.size(); ++i) {
-    const uint64_t hash = req.series[i].label_hash;
-    fan->hashes.push_back(hash);
-    fan->by_shard[hash % shards_.size()].push_back(i);
+    fan->by_shard[req.series[i].label_hash % shards_.size()].push_back(i);
   }
   int busy = 0;
   for (const auto& part : fan->by_shard) busy += part.empty() ? 0 : 1;
@@ -383,7 +381,7 @@ void Engine::Ingest(std::shared_ptr<WriteJob> job, std::function<void(absl::Stat
     if (fan->by_shard[i].empty()) continue;
     Shard* shard = shards_[i].get();
     shard->Post([fan, shard, i, now] {
-      absl::Status s = shard->Apply(fan->job->request, fan->hashes, fan->by_shard[i], now);
+      absl::Status s = shard->Apply(fan->job->request, fan->by_shard[i], now);
       if (!s.ok()) {
         absl::MutexLock lock(&fan->mu);
         if (fan->status.ok()) fan->status = s;

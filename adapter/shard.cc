@@ -33,8 +33,6 @@ void AppendEscaped(std::string* out, std::string_view v) {
 
 }  // namespace
 
-uint64_t HashLabels(const Labels& labels) { return proto::HashLabelFields(LabelFields(labels)); }
-
 Shard::Shard(std::shared_ptr<const Config> config, const ShardOptions& options,
              storage::Store* store, SelfMetrics* metrics, ActivityEngine* activities,
              std::atomic<uint64_t>* next_id, const CounterFamilies* counters,
@@ -54,13 +52,12 @@ Shard::~Shard() { Stop(); }
 
 void Shard::Adopt(RestoredSeries restored) {
   const Labels& input = restored.input;
-  std::string fields = LabelFields(input);
-  InputSeries* in = Find(restored.hash, fields);
+  InputSeries* in = Find(restored.hash, restored.label_fields);
   if (in == nullptr) {
     InputChain& chain = inputs_[restored.hash];
     chain.push_back(std::make_unique<InputSeries>());
     in = chain.back().get();
-    in->label_fields = std::move(fields);
+    in->label_fields = std::move(restored.label_fields);
     in->counter = counters_->Contains(GetLabel(input, "__name__"));
   }
   // Its checkpoint may predate what the counter families say.
@@ -151,7 +148,7 @@ Shard::InputSeries* Shard::Find(uint64_t hash, std::string_view label_fields) {
   return nullptr;
 }
 
-Shard::InputSeries* Shard::Create(uint64_t hash, const proto::SeriesView& series,
+Shard::InputSeries* Shard::Create(uint64_t hash, std::string_view label_fields,
                                   std::span<const proto::LabelView> views) {
   Labels input;
   input.reserve(views.size());
@@ -160,7 +157,7 @@ Shard::InputSeries* Shard::Create(uint64_t hash, const proto::SeriesView& series
   auto& chain = inputs_[hash];
   chain.push_back(std::make_unique<InputSeries>());
   InputSeries* in = chain.back().get();
-  in->label_fields = std::string(series.label_fields);
+  in->label_fields = std::string(label_fields);
   if (!ValidateLabels(input).ok()) {
     in->invalid = true;
     return in;
@@ -214,8 +211,8 @@ absl::Status Shard::LearnCounters(const absl::flat_hash_set<std::string>& famili
   return switched->empty() ? absl::OkStatus() : Checkpoint(/*all=*/false);
 }
 
-absl::Status Shard::Apply(const proto::WriteRequestView& req, std::span<const uint64_t> hashes,
-                          std::span<const uint32_t> indices, int64_t now_ms) {
+absl::Status Shard::Apply(const proto::WriteRequestView& req, std::span<const uint32_t> indices,
+                          int64_t now_ms) {
   storage::WriteBatch batch;
   uint64_t counts[static_cast<int>(SampleOutcome::kNum)] = {};
   auto count = [&counts](SampleOutcome o, uint64_t n) { counts[static_cast<int>(o)] += n; };
@@ -235,8 +232,8 @@ absl::Status Shard::Apply(const proto::WriteRequestView& req, std::span<const ui
   // First the input each hash leads to first (almost always its only one)...
   found.assign(n, nullptr);
   for (size_t i = 0; i < n; ++i) {
-    if (i + kAhead < n) inputs_.prefetch(hashes[indices[i + kAhead]]);
-    const auto it = inputs_.find(hashes[indices[i]]);
+    if (i + kAhead < n) inputs_.prefetch(req.series[indices[i + kAhead]].label_hash);
+    const auto it = inputs_.find(req.series[indices[i]].label_hash);
     if (it == inputs_.end()) continue;
     found[i] = it->second.front().get();
     models::PrefetchBytes(found[i], sizeof(InputSeries));
@@ -253,8 +250,8 @@ absl::Status Shard::Apply(const proto::WriteRequestView& req, std::span<const ui
     }
     InputSeries* in = found[i];
     if (in == nullptr || in->label_fields != sv.label_fields) {
-      in = Find(hashes[indices[i]], sv.label_fields);
-      if (in == nullptr) in = Create(hashes[indices[i]], sv, req.LabelsOf(sv));
+      in = Find(sv.label_hash, sv.label_fields);
+      if (in == nullptr) in = Create(sv.label_hash, sv.label_fields, req.LabelsOf(sv));
     }
     found[i] = in;
     for (const ForecastSeries* out : in->outputs) models::PrefetchBytes(out, sizeof(*out));

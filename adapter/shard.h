@@ -38,11 +38,6 @@
 
 namespace kad::adapter {
 
-// Hash of a label set (proto/label_fields.h), equal to the label_hash the
-// remote-write decoders give the same labels: routes a series to its shard
-// and keys the shard's lookup table.
-uint64_t HashLabels(const Labels& labels);
-
 // One forecast series matched by a read, with what the shard knows of it.
 struct ReadMatch {
   uint64_t id;
@@ -88,7 +83,10 @@ using ReloadPlan = absl::flat_hash_map<std::string, ReloadTarget>;
 
 // A stored series restored from its checkpoint, not yet owned by a shard.
 struct RestoredSeries {
-  uint64_t hash;  // HashLabels(input)
+  // LabelFields(input) and their hash, the label_hash the remote-write
+  // decoders give the same labels: routes the series to its shard.
+  std::string label_fields;
+  uint64_t hash;
   Labels input;
   std::unique_ptr<ForecastSeries> series;
 };
@@ -120,11 +118,10 @@ class Shard {
 
   // --- shard thread only ---
   // Models the samples of req.series[i] for each i in `series` (all of which
-  // hash to this shard) and writes their points in one batch.
-  // `hashes[i]` is req.series[i].label_hash; `now_ms` is when the request
-  // arrived (what series_ttl counts from).
-  absl::Status Apply(const proto::WriteRequestView& req, std::span<const uint64_t> hashes,
-                     std::span<const uint32_t> series, int64_t now_ms);
+  // hash to this shard) and writes their points in one batch. `now_ms` is
+  // when the request arrived (what series_ttl counts from).
+  absl::Status Apply(const proto::WriteRequestView& req, std::span<const uint32_t> series,
+                     int64_t now_ms);
   // Writes the state of every changed series (all of them when `all`).
   absl::Status Checkpoint(bool all);
   // Removes the series whose input sent nothing since now_ms minus the
@@ -179,7 +176,7 @@ class Shard {
 
   InputSeries* Find(uint64_t hash, std::string_view label_fields);
   // A new input for `series` of a request; `labels` are its labels.
-  InputSeries* Create(uint64_t hash, const proto::SeriesView& series,
+  InputSeries* Create(uint64_t hash, std::string_view label_fields,
                       std::span<const proto::LabelView> labels);
   // Adds to `in` a new series for each model of each entry selecting it
   // that it does not feed yet, as far as the budget allows; `labels` are
@@ -212,7 +209,7 @@ class Shard {
   const CounterFamilies* counters_;
   SeriesBudget* budget_;
   const Clock* clock_;
-  // The inputs by HashLabels; a hash almost always has one, held in the
+  // The inputs by the hash of their label fields; a hash almost always has one, held in the
   // table's slot, so a lookup reaches the input without another hop.
   using InputChain = absl::InlinedVector<std::unique_ptr<InputSeries>, 1>;
   absl::flat_hash_map<uint64_t, InputChain> inputs_;

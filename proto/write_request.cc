@@ -91,7 +91,8 @@ class Decoder : wire::WireDecoder {
             return false;
           }
           if (fields_begin == nullptr) fields_begin = tag_at;
-          as_protobuf_writes = as_protobuf_writes && tag_at == (fields_end ? fields_end : tag_at) &&
+          as_protobuf_writes = as_protobuf_writes &&
+                               (fields_end == nullptr || tag_at == fields_end) &&
                                AsProtobufWrites(tag_at, p, bytes, out_->labels.back());
           fields_end = p;
           break;
