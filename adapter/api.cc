@@ -206,14 +206,15 @@ void Api::Read(const HttpRequest& request, const Respond& respond) {
       DecodeRemoteRead(request, options_.max_uncompressed_bytes);
   if (!read.ok()) return respond(ErrorResponse(read.status()));
   size_t budget = engine_->options().read_sample_limit;
-  std::vector<std::vector<ReadSeries>> results;
+  ReadFormat format{.streamed = read->streamed, .max_frame_bytes = options_.max_bytes_in_frame};
+  std::vector<QueryAnswer> answers;
   for (const ReadQuery& query : read->queries) {
-    absl::StatusOr<std::vector<ReadSeries>> series = engine_->Read(query, &budget);
-    if (!series.ok()) return respond(ErrorResponse(series.status()));
-    results.push_back(*std::move(series));
+    absl::StatusOr<QueryAnswer> answer = engine_->Read(query, format, &budget);
+    if (!answer.ok()) return respond(ErrorResponse(answer.status()));
+    answers.push_back(*std::move(answer));
+    ++format.query_index;
   }
-  respond(read->streamed ? ChunkedResponse(results, options_.max_bytes_in_frame)
-                         : SamplesResponse(results));
+  respond(read->streamed ? ChunkedResponse(answers) : SamplesResponse(answers));
 }
 
 void Api::DeleteLocks(const HttpRequest& request, const Respond& respond) {

@@ -82,20 +82,6 @@ Placement Place(const Config& config, std::string_view name, const Labels& input
   return {};
 }
 
-Labels WithValueType(const Labels& labels, int value_type) {
-  Labels out = labels;
-  out.push_back({"value_type", std::string(kValueTypes[value_type])});
-  SortLabels(&out);
-  return out;
-}
-
-bool LabelsLess(const Labels& a, const Labels& b) {
-  return std::lexicographical_compare(
-      a.begin(), a.end(), b.begin(), b.end(), [](const Label& x, const Label& y) {
-        return x.name != y.name ? x.name < y.name : x.value < y.value;
-      });
-}
-
 absl::Status SampleLimitError(size_t limit) {
   return absl::ResourceExhaustedError(absl::StrCat("remote read would return more than ", limit,
                                                    " samples: narrow the query or raise "
@@ -461,101 +447,183 @@ void Engine::OnEveryShard(const std::function<void(Shard&, size_t)>& fn) {
   finished.wait();
 }
 
-absl::StatusOr<std::vector<ReadSeries>> Engine::Read(const ReadQuery& query,
-                                                     size_t* samples_budget) {
+absl::StatusOr<QueryAnswer> Engine::Read(const ReadQuery& query, const ReadFormat& format,
+                                         size_t* samples_budget) {
   store_->SetRetentionNow(clock_->NowMs());
   const ReadSpec spec{.matchers = query.matchers,
                       .start_ms = query.start_ms,
                       .end_ms = query.end_ms,
                       .want_future = !query.series_only};
   std::vector<std::vector<ReadMatch>> per_shard(shards_.size());
-  OnEveryShard([&](Shard& shard, size_t i) { shard.Match(spec, &per_shard[i]); });
-  size_t series = 0;
-  for (const std::vector<ReadMatch>& matches : per_shard) {
-    for (const ReadMatch& m : matches) series += static_cast<size_t>(std::popcount(m.value_types));
-  }
-  if (series > options_.read_series_limit) {
-    return absl::ResourceExhaustedError(absl::StrCat("remote read matches more than ",
-                                                     options_.read_series_limit,
-                                                     " series: narrow the selector or raise "
-                                                     "--storage.remote.read-series-limit"));
-  }
-  // Reading and decoding the points is most of a read: each shard's thread
-  // reads its own matches, side by side.
+  std::vector<uint64_t> removals(shards_.size());
+  OnEveryShard([&](Shard& shard, size_t i) {
+    shard.Match(spec, &per_shard[i]);
+    removals[i] = shard.removals();
+  });
+  auto count = [](const std::vector<ReadMatch>& matches) {
+    int64_t series = 0;
+    for (const ReadMatch& m : matches) series += std::popcount(m.value_types);
+    return series;
+  };
+  const auto limit = static_cast<int64_t>(
+      std::min<size_t>(options_.read_series_limit, std::numeric_limits<int64_t>::max()));
+  std::atomic<int64_t> series_left = limit;
+  for (const std::vector<ReadMatch>& matches : per_shard) series_left -= count(matches);
+  const absl::Status too_many = absl::ResourceExhaustedError(
+      absl::StrCat("remote read matches more than ", options_.read_series_limit,
+                   " series: narrow the selector or raise --storage.remote.read-series-limit"));
+  if (series_left < 0) return too_many;
+  // Reading, decoding and encoding the points is most of a read: each
+  // shard's thread does its own matches, side by side.
   std::atomic<int64_t> left{
       static_cast<int64_t>(std::min<size_t>(*samples_budget, std::numeric_limits<int64_t>::max()))};
-  std::vector<std::vector<ReadSeries>> parts(shards_.size());
+  QueryAnswer answer;
+  answer.parts.resize(shards_.size());
+  std::vector<std::string> keys(shards_.size());
+  std::vector<std::vector<ReadPiece>> pieces(shards_.size());
   std::vector<absl::Status> status(shards_.size());
-  OnEveryShard(
-      [&](Shard&, size_t i) { status[i] = ReadPoints(query, per_shard[i], &left, &parts[i]); });
+  OnEveryShard([&](Shard& shard, size_t i) {
+    if (shard.removals() != removals[i]) {
+      // Series went meanwhile (expired, reloaded away): match again, so
+      // that every match points at a live series.
+      const int64_t before = count(per_shard[i]);
+      per_shard[i].clear();
+      shard.Match(spec, &per_shard[i]);
+      if ((series_left -= count(per_shard[i]) - before) < 0) {
+        status[i] = too_many;
+        return;
+      }
+    }
+    status[i] = ReadPoints(query, format, per_shard[i], &left, i, &answer, &keys[i], &pieces[i]);
+  });
   for (const absl::Status& s : status) {
     if (!s.ok()) return s;
   }
   if (left.load() < 0) return SampleLimitError(options_.read_sample_limit);
   *samples_budget = static_cast<size_t>(left.load());
-  std::vector<ReadSeries> result;
-  result.reserve(series);
-  for (std::vector<ReadSeries>& part : parts) {
-    std::move(part.begin(), part.end(), std::back_inserter(result));
+  // Each shard sorted its own series; they merge here.
+  std::vector<ReadPiece> all;
+  for (const std::vector<ReadPiece>& part : pieces) {
+    std::vector<ReadPiece> merged;
+    merged.reserve(all.size() + part.size());
+    std::merge(all.begin(), all.end(), part.begin(), part.end(), std::back_inserter(merged));
+    all = std::move(merged);
   }
-  std::sort(result.begin(), result.end(), [](const ReadSeries& a, const ReadSeries& b) {
-    return LabelsLess(a.labels, b.labels);
-  });
-  return result;
+  answer.order.reserve(all.size());
+  for (const ReadPiece& p : all) {
+    answer.order.push_back(p.piece);
+    answer.bytes += p.piece.size;
+  }
+  return answer;
 }
 
-absl::Status Engine::ReadPoints(const ReadQuery& query, std::span<const ReadMatch> matches,
-                                std::atomic<int64_t>* left, std::vector<ReadSeries>* out) const {
-  for (const ReadMatch& m : matches) {
+absl::Status Engine::ReadPoints(const ReadQuery& query, const ReadFormat& format,
+                                std::span<const ReadMatch> matches, std::atomic<int64_t>* left,
+                                size_t part, QueryAnswer* answer, std::string* keys,
+                                std::vector<ReadPiece>* pieces) const {
+  if (matches.empty()) return absl::OkStatus();
+  std::string& bytes = answer->parts[part];
+  std::vector<SeriesEncoder> encoders(kNumValueTypes, SeriesEncoder(format));
+  std::vector<std::pair<size_t, size_t>> key_spans;
+  // The value types are the query's, the same for every match.
+  const uint8_t types = matches.front().value_types;
+  auto selected = [types](int type) { return (types & (1 << type)) != 0; };
+  storage::ColumnSet columns = 0;
+  for (int type = 0; type < kNumValueTypes; ++type) {
+    if (selected(type)) columns |= storage::ColumnBit(ColumnOf(type));
+  }
+  // The match being read: the samples it took, of the `limit` that was left
+  // when it began. Counted down once per series, so a series needing more
+  // than was left is over the limit whatever the other shards read.
+  size_t current = 0;
+  size_t next = 0;
+  size_t taken = 0;
+  size_t limit = 0;
+  auto begin = [&](size_t i) {
     // Below zero: over the limit, which Read() answers.
     const int64_t allowance = left->load(std::memory_order_relaxed);
-    if (allowance < 0) return absl::OkStatus();
-    const size_t first = out->size();
+    if (allowance < 0) return false;
+    current = i;
+    taken = 0;
+    limit = static_cast<size_t>(allowance);
     for (int type = 0; type < kNumValueTypes; ++type) {
-      if (m.value_types & (1 << type)) out->push_back({WithValueType(m.labels, type), {}});
+      if (selected(type)) encoders[type].Begin(matches[i].series->labels, type);
     }
-    if (query.series_only) continue;
-    const auto width = static_cast<int64_t>(out->size() - first);
-    // Counted down once per series; a series needing more than was left
-    // when it began is over the limit whatever the other shards read.
-    int64_t taken = 0;
-    bool over = false;
-    absl::Status status =
-        store_->ScanPoints(m.id, query.start_ms, std::min(query.end_ms, m.last_ts),
-                           [&](const storage::ForecastPoint& p) {
-                             if (taken + width > allowance) {
-                               over = true;
-                               return false;
-                             }
-                             taken += width;
-                             size_t k = first;
-                             for (int type = 0; type < kNumValueTypes; ++type) {
-                               if (m.value_types & (1 << type))
-                                 (*out)[k++].samples.emplace_back(p.timestamp_ms, ValueOf(p, type));
-                             }
-                             return true;
-                           });
-    if (!status.ok()) return status;
-    // The band is forecast ahead; anomaly and its score need a sample.
-    for (const auto& [t, f] : m.future) {
-      if (over) break;
+    return true;
+  };
+  // Ends the current match with its future points (the band is forecast
+  // ahead; anomaly and its score need a sample); false when over the limit.
+  auto end = [&] {
+    for (const auto& [t, f] : matches[current].future) {
+      if (taken > limit) break;
       const double values[3] = {f.yhat, f.yhat_lower, f.yhat_upper};
-      size_t k = first;
       for (int type = 0; type < 3; ++type) {
-        if (!(m.value_types & (1 << type))) continue;
-        if (taken == allowance) {
-          over = true;
-          break;
-        }
+        if (!selected(type)) continue;
+        encoders[type].AddSample(t, values[type]);
         ++taken;
-        (*out)[k++].samples.emplace_back(t, values[type]);
       }
     }
-    if (over || left->fetch_sub(taken, std::memory_order_relaxed) < taken) {
+    const auto count = static_cast<int64_t>(taken);
+    if (taken > limit || left->fetch_sub(count, std::memory_order_relaxed) < count) {
       left->store(-1);
-      return absl::OkStatus();
+      return false;
+    }
+    for (int type = 0; type < kNumValueTypes; ++type) {
+      if (!selected(type)) continue;
+      const size_t offset = bytes.size();
+      encoders[type].End(&bytes);
+      // The key's place in *keys, until *keys has all of them.
+      const size_t key_at = keys->size();
+      AppendSortKey(matches[current].series->labels, type, keys);
+      pieces->push_back({{}, {part, offset, bytes.size() - offset}});
+      key_spans.emplace_back(key_at, keys->size() - key_at);
+    }
+    return true;
+  };
+  // Ends the match begun before match i and begins the ones up to it (the
+  // store calls back only for series with points).
+  bool begun = false;
+  auto reach = [&](size_t i) {
+    for (; next <= i; ++next) {
+      if (begun && !end()) return false;
+      begun = begin(next);
+      if (!begun) return false;
+    }
+    return true;
+  };
+  if (!query.series_only) {
+    std::vector<storage::ChunkScan> scans;
+    scans.reserve(matches.size());
+    for (const ReadMatch& m : matches) {
+      scans.push_back({.id = m.series->id,
+                       .start_ms = query.start_ms,
+                       .end_ms = std::min(query.end_ms, m.last_ts)});
+    }
+    bool damaged = false;
+    absl::Status status =
+        store_->ScanChunks(scans, columns, [&](size_t i, const storage::ChunkSet& set) {
+          if (!reach(i)) return false;
+          for (int type = 0; type < kNumValueTypes; ++type) {
+            if (!selected(type)) continue;
+            const std::string_view chunk = set.chunks[static_cast<int>(ColumnOf(type))];
+            if (!encoders[type].Add(set, chunk, &taken)) {
+              damaged = true;
+              return false;
+            }
+          }
+          return taken <= limit;
+        });
+    if (!status.ok()) return status;
+    if (damaged) {
+      return absl::DataLossError(absl::StrCat("forecast points of series ", matches[current].series->id,
+                                              " do not decode; the database is damaged"));
     }
   }
+  if (!reach(matches.size() - 1) || (begun && !end())) return absl::OkStatus();
+  for (size_t i = 0; i < pieces->size(); ++i) {
+    (*pieces)[i].key = std::string_view(*keys).substr(key_spans[i].first, key_spans[i].second);
+  }
+  std::sort(pieces->begin(), pieces->end());
   return absl::OkStatus();
 }
 

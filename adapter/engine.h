@@ -30,6 +30,7 @@
 #include "adapter/config.h"
 #include "adapter/labels.h"
 #include "adapter/log.h"
+#include "adapter/read_answer.h"
 #include "adapter/self_metrics.h"
 #include "adapter/shard.h"
 #include "proto/write_request.h"
@@ -71,12 +72,6 @@ struct WriteJob {
   proto::WriteRequestView request;
 };
 
-// One series of a read result: labels with value_type, samples by time.
-struct ReadSeries {
-  Labels labels;
-  std::vector<std::pair<int64_t, double>> samples;
-};
-
 struct ReadQuery {
   std::vector<LabelMatcher> matchers;
   int64_t start_ms = 0;
@@ -115,10 +110,12 @@ class Engine {
   // thread, after every point is durable (or with the first error).
   void Ingest(std::shared_ptr<WriteJob> job, std::function<void(absl::Status)> done);
 
-  // Series (sorted by labels) matching the query, with the stored points in
-  // range and the future points the live models forecast. ResourceExhausted
-  // beyond the series or sample limit, counting `*samples_budget` down.
-  absl::StatusOr<std::vector<ReadSeries>> Read(const ReadQuery& query, size_t* samples_budget);
+  // The series (sorted by labels) matching the query, with the stored points
+  // in range and the future points the live models forecast, encoded as
+  // `format` says. ResourceExhausted beyond the series or sample limit,
+  // counting `*samples_budget` down.
+  absl::StatusOr<QueryAnswer> Read(const ReadQuery& query, const ReadFormat& format,
+                                   size_t* samples_budget);
 
   // The onRetrain event on every series whose input labels match all of
   // `matchers` (all series when empty). Returns how many were retrained.
@@ -134,11 +131,22 @@ class Engine {
   Shard& ShardFor(uint64_t hash) { return *shards_[hash % shards_.size()]; }
   // Runs fn on every shard thread and waits for all of them.
   void OnEveryShard(const std::function<void(Shard&, size_t)>& fn);
-  // Read()'s series of `matches` with their points, into *out, counting
-  // the samples down from *left; leaves *left below zero when they are
-  // more than it held (and stops there).
-  absl::Status ReadPoints(const ReadQuery& query, std::span<const ReadMatch> matches,
-                          std::atomic<int64_t>* left, std::vector<ReadSeries>* out) const;
+  // A series of a read's answer: its sort key (AppendSortKey) and where
+  // shard part `piece.part` holds it.
+  struct ReadPiece {
+    std::string_view key;
+    QueryAnswer::Piece piece;
+    friend bool operator<(const ReadPiece& a, const ReadPiece& b) { return a.key < b.key; }
+  };
+  // Read()'s series of `matches` (on their shard's thread) with their
+  // points, encoded into part number `part` of *answer and listed in order
+  // in *pieces, whose keys are in *keys; counts the samples down from
+  // *left, and leaves it below zero when they are more than it held (and
+  // stops there).
+  absl::Status ReadPoints(const ReadQuery& query, const ReadFormat& format,
+                          std::span<const ReadMatch> matches, std::atomic<int64_t>* left,
+                          size_t part, QueryAnswer* answer, std::string* keys,
+                          std::vector<ReadPiece>* pieces) const;
   // The stored series of `config` whose forecast name passes `wanted`, from
   // their checkpoints and the points written after them. `fresh` counts the
   // checkpoints of other kinds or args (their models relearn the points),

@@ -21,21 +21,6 @@ void UseCounterRate(ForecastSeries* series) {
 
 }  // namespace
 
-double ValueOf(const storage::ForecastPoint& p, int value_type) {
-  switch (value_type) {
-    case 0:
-      return p.yhat;
-    case 1:
-      return p.yhat_lower;
-    case 2:
-      return p.yhat_upper;
-    case 3:
-      return p.anomaly ? 1 : 0;
-    default:
-      return p.anomaly_score;
-  }
-}
-
 storage::ForecastPoint ForecastSeries::Observe(int64_t t_ms, double value) {
   const models::Verdict v = model->Observe(t_ms, value);
   latest = {.timestamp_ms = t_ms,

@@ -28,7 +28,12 @@ inline constexpr std::string_view kValueTypes[] = {"yhat", "yhat_lower", "yhat_u
                                                    "anomaly_score"};
 inline constexpr int kNumValueTypes = 5;
 
-double ValueOf(const storage::ForecastPoint& point, int value_type);
+// The store's column of value type kValueTypes[value_type].
+constexpr storage::Column ColumnOf(int value_type) {
+  return static_cast<storage::Column>(value_type + 1);
+}
+static_assert(ColumnOf(0) == storage::Column::kYhat &&
+              ColumnOf(kNumValueTypes - 1) == storage::Column::kAnomalyScore);
 
 struct ForecastSeries {
   uint64_t id = 0;

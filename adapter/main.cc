@@ -14,6 +14,7 @@
 #include "adapter/flags.h"
 #include "adapter/http_server.h"
 #include "adapter/log.h"
+#include "adapter/malloc_tuning.h"
 #include "adapter/self_metrics.h"
 #include "google/protobuf/stubs/logging.h"
 #include "storage/store.h"
@@ -32,6 +33,7 @@ int Run(int argc, char** argv) {
   // not UTF-8: any client could flood the log. Such a request is refused
   // with a 400 that says why; the log line adds nothing.
   google::protobuf::SetLogHandler(nullptr);
+  TuneMalloc();
 
   // Signals are taken by sigwait below; block them before any thread starts.
   sigset_t signals;

@@ -10,6 +10,7 @@
 #include "absl/status/statusor.h"
 #include "adapter/engine.h"
 #include "adapter/http_server.h"
+#include "adapter/read_answer.h"
 
 namespace kad::adapter {
 
@@ -23,12 +24,12 @@ struct RemoteReadRequest {
 absl::StatusOr<RemoteReadRequest> DecodeRemoteRead(const HttpRequest& request,
                                                    size_t max_uncompressed);
 
-// A complete SAMPLES response: one QueryResult per query, in order.
-HttpResponse SamplesResponse(const std::vector<std::vector<ReadSeries>>& results);
+// A complete SAMPLES response: one QueryResult per query, in order (from
+// answers in the SAMPLES format).
+HttpResponse SamplesResponse(const std::vector<QueryAnswer>& answers);
 
-// A complete STREAMED_XOR_CHUNKS response: per query, per series (sorted),
-// XOR chunks of at most 120 samples in frames of about `max_frame_bytes`.
-HttpResponse ChunkedResponse(const std::vector<std::vector<ReadSeries>>& results,
-                             size_t max_frame_bytes);
+// A complete STREAMED_XOR_CHUNKS response: per query, per series, its
+// frames (from answers in the streamed format).
+HttpResponse ChunkedResponse(const std::vector<QueryAnswer>& answers);
 
 }  // namespace kad::adapter

@@ -80,6 +80,7 @@ void Shard::RemoveSeries(const absl::flat_hash_set<const ForecastSeries*>& gone)
   index_.Clear();
   for (const auto& s : series_) index_.Add(*s);
   CountSeries();
+  ++removals_;
 }
 
 bool Shard::ReserveSeries() {
@@ -511,8 +512,7 @@ void Shard::Match(const ReadSpec& spec, std::vector<ReadMatch>* out) const {
       if (!m->Matches(GetLabel(s.labels, m->name()))) return;
     }
     ReadMatch& r = out->emplace_back();
-    r.id = s.id;
-    r.labels = s.labels;
+    r.series = &s;
     r.value_types = types;
     r.last_ts = s.last_ts;
     if (!spec.want_future || s.stale) return;
@@ -543,7 +543,7 @@ void Shard::RenderGauges(std::map<std::string, std::string>* families) const {
         text.append("\",");
       }
       absl::StrAppend(&text, "value_type=\"", AbslView(kValueTypes[i]), "\"} ",
-                      absl::StrFormat("%.17g", ValueOf(s->latest, i)), "\n");
+                      absl::StrFormat("%.17g", storage::ValueOf(s->latest, ColumnOf(i))), "\n");
     }
   }
 }

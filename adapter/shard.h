@@ -39,9 +39,10 @@
 namespace kad::adapter {
 
 // One forecast series matched by a read, with what the shard knows of it.
+// `series` stays valid on the shard's thread while its removals() is what
+// it was at the match.
 struct ReadMatch {
-  uint64_t id;
-  Labels labels;            // without value_type
+  const ForecastSeries* series;
   uint8_t value_types = 0;  // bit i: kValueTypes[i] is selected
   int64_t last_ts = kNoTimestamp;
   std::vector<std::pair<int64_t, models::Forecast>> future;  // t > last_ts
@@ -149,6 +150,9 @@ class Shard {
   absl::Status LearnCounters(const absl::flat_hash_set<std::string>& families,
                              absl::flat_hash_map<std::string, size_t>* switched);
   void Match(const ReadSpec& spec, std::vector<ReadMatch>* out) const;
+  // Counts the series removals: a read's matches point at series that
+  // are still there as long as it has not changed.
+  uint64_t removals() const { return removals_; }
   // Appends the latest forecast of every live series, keyed by metric name.
   void RenderGauges(std::map<std::string, std::string>* families) const;
 
@@ -216,6 +220,7 @@ class Shard {
   std::vector<std::unique_ptr<ForecastSeries>> series_;
   LabelIndex index_;  // of series_
   int64_t counted_ = 0;  // series_.size() as last added to budget_->used
+  uint64_t removals_ = 0;
   // Apply's inputs of the request's series, kept to reuse the memory.
   std::vector<InputSeries*> found_;
 

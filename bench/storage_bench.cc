@@ -1,7 +1,8 @@
 // Storage cost per forecast point, written the way the adapter writes them:
 // batches of 500 points, each point of another series, over 10,000 series
 // whose timestamps advance by a 15 s scrape interval; and ScanPoints over an
-// hour of one series and of 1,000 series (what a remote read does).
+// hour of one series and of 1,000 series (what a restart's replay does), and
+// ScanChunks of one value type over the 1,000 (what a remote read does).
 //
 //   build/bench/storage_bench --benchmark_counters_tabular=true
 //
@@ -25,6 +26,7 @@
 
 #include "benchmark/benchmark.h"
 #include "storage/store.h"
+#include "storage/xor_chunk.h"
 
 namespace kad::storage {
 namespace {
@@ -207,6 +209,28 @@ void BM_Scan1000SeriesHour(benchmark::State& state) {
   ReportPoints(state, points);
 }
 BENCHMARK(BM_Scan1000SeriesHour)->Unit(benchmark::kMillisecond);
+
+// What a remote read of one value type asks of the store: the 1,000
+// series in one ScanChunks, their yhat chunks decoded.
+void BM_ScanChunks1000SeriesHour(benchmark::State& state) {
+  Store& store = *FilledStore().store;
+  std::vector<ChunkScan> scans;
+  for (uint64_t id = 0; id < 1000; ++id) scans.push_back({.id = id, .start_ms = 0, .end_ms = INT64_MAX});
+  int64_t points = 0;
+  double sum = 0;
+  for (auto _ : state) {
+    absl::Status s = store.ScanChunks(scans, ColumnBit(Column::kYhat), [&](size_t, const ChunkSet& set) {
+      for (XorChunkDecoder in(set.chunks[static_cast<int>(Column::kYhat)]); in.Next(); ++points) {
+        sum += in.v();
+      }
+      return true;
+    });
+    if (!s.ok()) std::abort();
+  }
+  benchmark::DoNotOptimize(sum);
+  ReportPoints(state, points);
+}
+BENCHMARK(BM_ScanChunks1000SeriesHour)->Unit(benchmark::kMillisecond);
 
 long ResidentBytes() {
   long pages = 0, resident = 0;

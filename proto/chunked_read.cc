@@ -2,6 +2,7 @@
 #include "proto/chunked_read.h"
 
 #include <array>
+#include <cstring>
 
 #include "proto/varint.h"
 
@@ -10,14 +11,15 @@ namespace {
 
 // Reflected Castagnoli polynomial, as Go's crc32.Castagnoli.
 constexpr uint32_t kCastagnoli = 0x82F63B78;
+constexpr size_t kCrcBytes = 4;
 
 // Slicing-by-8 tables: table[0] is the classic byte table; table[k][b] is
 // the CRC of byte b followed by k zero bytes, so eight input bytes fold in
-// one step. Frames are about 1 MiB, where a byte-at-a-time loop shows up.
-using Crc32cTables = std::array<std::array<uint32_t, 256>, 8>;
+// one step.
+using Tables = std::array<std::array<uint32_t, 256>, 8>;
 
-constexpr Crc32cTables MakeCrc32cTables() {
-  Crc32cTables tables{};
+constexpr Tables MakeTables() {
+  Tables tables{};
   for (uint32_t b = 0; b < 256; ++b) {
     uint32_t crc = b;
     for (int bit = 0; bit < 8; ++bit) {
@@ -34,12 +36,30 @@ constexpr Crc32cTables MakeCrc32cTables() {
   return tables;
 }
 
-constexpr Crc32cTables kCrc32cTables = MakeCrc32cTables();
+constexpr Tables kTables = MakeTables();
+
+#if defined(__x86_64__)
+// SSE 4.2's crc32 instruction computes exactly this CRC, 8 bytes a step:
+// a streamed read's frames spent 4% of its time in the tables.
+__attribute__((target("sse4.2"))) uint32_t Crc32cInstruction(std::string_view data) {
+  const char* p = data.data();
+  size_t n = data.size();
+  uint64_t crc = 0xFFFFFFFF;
+  for (; n >= 8; p += 8, n -= 8) {
+    uint64_t word;
+    std::memcpy(&word, p, 8);
+    crc = __builtin_ia32_crc32di(crc, word);
+  }
+  auto crc32 = static_cast<uint32_t>(crc);
+  for (; n > 0; ++p, --n) crc32 = __builtin_ia32_crc32qi(crc32, static_cast<unsigned char>(*p));
+  return ~crc32;
+}
+#endif
 
 }  // namespace
 
-uint32_t Crc32c(std::string_view data) {
-  const auto& t = kCrc32cTables;
+uint32_t Crc32cTables(std::string_view data) {
+  const auto& t = kTables;
   const auto* p = reinterpret_cast<const unsigned char*>(data.data());
   size_t n = data.size();
   uint32_t crc = 0xFFFFFFFF;
@@ -55,13 +75,32 @@ uint32_t Crc32c(std::string_view data) {
   return ~crc;
 }
 
-void AppendChunkedFrame(std::string_view message, std::string* out) {
-  AppendVarint(message.size(), out);
-  const uint32_t crc = Crc32c(message);
-  for (int shift = 24; shift >= 0; shift -= 8) {
-    out->push_back(static_cast<char>((crc >> shift) & 0xff));
+uint32_t Crc32c(std::string_view data) {
+#if defined(__x86_64__)
+  static const bool kHasInstruction = __builtin_cpu_supports("sse4.2");
+  if (kHasInstruction) return Crc32cInstruction(data);
+#endif
+  return Crc32cTables(data);
+}
+
+size_t StartFrame(size_t message_size, std::string* out) {
+  AppendVarint(message_size, out);
+  const size_t crc_at = out->size();
+  out->append(kCrcBytes, '\0');
+  return crc_at;
+}
+
+void FinishFrame(size_t crc_at, std::string* out) {
+  const uint32_t crc = Crc32c(std::string_view(*out).substr(crc_at + kCrcBytes));
+  for (size_t i = 0; i < kCrcBytes; ++i) {
+    (*out)[crc_at + i] = static_cast<char>((crc >> (8 * (kCrcBytes - 1 - i))) & 0xff);
   }
+}
+
+void AppendChunkedFrame(std::string_view message, std::string* out) {
+  const size_t crc_at = StartFrame(message.size(), out);
   out->append(message);
+  FinishFrame(crc_at, out);
 }
 
 }  // namespace kad::proto

@@ -1,18 +1,31 @@
-// A hand-written encoder of prometheus.ReadResponse, the SAMPLES answer to
-// a remote read (what Prometheus 2.42 asks for), writing the wire format
-// straight from the caller's data: the generated message would allocate a
-// Sample per sample and copy every label before serialising, which costs
-// more than the read itself. The bytes are those the generated code would
-// serialise (fields in number order, zero values omitted as proto3 does).
+// Hand-written encoders of the series of remote-read answers, writing the
+// wire format straight from the caller's data: the generated messages would
+// allocate a Sample per sample and copy every label before serialising,
+// which costs more than the read itself. The bytes are those the generated
+// code would serialise (fields in number order, zero values omitted as
+// proto3 does).
 //
-//   ReadResponseWriter w;
-//   w.BeginResult();                       // one per query, in query order
-//   w.AddSeries({{"__name__", "up"}}, {{1000, 1.0}, {2000, 1.0}});
-//   std::string message = w.Finish();      // then snappy
+// Both answers list their series as field 1 of a message:
+//   SAMPLES              ReadResponse { QueryResult results = 1 {
+//                                         TimeSeries timeseries = 1 } }
+//   STREAMED_XOR_CHUNKS  frames (chunked_read.h) of ChunkedReadResponse {
+//                          ChunkedSeries chunked_series = 1; query_index = 2 }
+// and a TimeSeries or a ChunkedSeries is its labels (field 1), then its
+// samples or its chunks (field 2).
 //
-// Not thread-safe; one writer per response.
+//   SeriesWriter w;
+//   w.Begin(labels);                     // sorted name/value pairs
+//   w.AddSample(1000, 1.0);              // or w.AddChunk(min, max, xor_chunk)
+//                                        // and w.AppendFrame(query, &body)
+//   std::string result;
+//   w.AppendTo(&result);                 // one TimeSeries of a QueryResult
+//   AppendQueryResultHeader(result.size(), &message);
+//   message.append(result);              // then snappy
+//
+// Not thread-safe; one writer per thread.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -21,24 +34,38 @@
 
 namespace kad::proto {
 
-class ReadResponseWriter {
+class SeriesWriter {
  public:
   using LabelPair = std::pair<std::string_view, std::string_view>;
-  using SamplePair = std::pair<int64_t, double>;  // timestamp ms, value
 
-  // Starts the next QueryResult (ending the one before).
-  void BeginResult();
-  // Appends a TimeSeries to the current result; BeginResult() first.
-  void AddSeries(std::span<const LabelPair> labels, std::span<const SamplePair> samples);
-  // The serialised ReadResponse; the writer is empty again.
-  std::string Finish();
+  // Starts a series with these labels, forgetting the one before.
+  void Begin(std::span<const LabelPair> labels);
+  // A TimeSeries' sample.
+  void AddSample(int64_t t_ms, double v);
+  // A ChunkedSeries' chunk of type XOR (storage/xor_chunk.h).
+  void AddChunk(int64_t min_time_ms, int64_t max_time_ms, std::string_view xor_chunk);
+  // The bytes of the samples or chunks so far.
+  size_t data_bytes() const { return size_ - labels_end_; }
+  // Forgets the samples or chunks, keeping the labels: the next frame of a
+  // long streamed series.
+  void ClearData() { size_ = labels_end_; }
+  // Appends the series as a field 1 entry to *out.
+  void AppendTo(std::string* out) const;
+  // Appends a frame (chunked_read.h) of a ChunkedReadResponse holding the
+  // series, for query number `query_index`.
+  void AppendFrame(int64_t query_index, std::string* out) const;
 
  private:
-  void EndResult();
+  // Room for n more bytes at body_.data() + size_.
+  char* Room(size_t n);
 
-  std::string out_;
-  std::string result_;  // the current QueryResult's fields
-  bool in_result_ = false;
+  std::string body_;  // its first size_ bytes are the series
+  size_t size_ = 0;
+  size_t labels_end_ = 0;
 };
+
+// Appends the start of a ReadResponse's QueryResult whose TimeSeries
+// entries, `bytes` of them, the caller appends next.
+void AppendQueryResultHeader(size_t bytes, std::string* response);
 
 }  // namespace kad::proto

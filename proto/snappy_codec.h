@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstddef>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -16,9 +17,14 @@ namespace kad::proto {
 absl::Status SnappyUncompress(std::string_view compressed, size_t max_uncompressed,
                               std::string* out);
 
-// Replaces the contents of `out` with the snappy block of `raw`: the bytes
-// snappy::Compress writes, on two threads from kParallelCompressBytes.
-void SnappyCompress(std::string_view raw, std::string* out);
+// Replaces the contents of `out` with the snappy block of the
+// concatenation of `pieces`: the bytes snappy::Compress writes for it, on
+// two threads from kParallelCompressBytes. The pieces are read where they
+// lie (a remote-read answer is its series, not one copy of them).
+void SnappyCompress(std::span<const std::string_view> pieces, std::string* out);
+inline void SnappyCompress(std::string_view raw, std::string* out) {
+  SnappyCompress(std::span(&raw, 1), out);
+}
 inline constexpr size_t kParallelCompressBytes = size_t{1} << 20;
 
 }  // namespace kad::proto

@@ -1,125 +1,127 @@
-// Compressed time blocks of forecast points, in the spirit of Gorilla
-// (Pelkonen et al., VLDB 2015): timestamps as delta-of-delta, the five
-// doubles each XORed with its previous value, the anomaly flag as one bit.
-// Internal to kad_storage (and its tests); nothing here touches RocksDB.
+// Compressed blocks of forecast points: six Prometheus XOR chunks
+// (storage/xor_chunk.h), one per Column, over the same timestamps. A read of
+// one value type decodes one chunk, and a streamed remote read sends the
+// stored chunk as it lies. Internal to kad_storage (and its tests); nothing
+// here touches RocksDB.
 //
-// Bitstream, per point (bits are written most significant first):
-//   timestamp  first point: 64 bits. Later points: the delta of deltas
-//              (first delta: against 0), modulo 2^64, as
-//              '0' (zero) | '10' + 7 bits | '110' + 14 bits |
-//              '1110' + 24 bits (two's complement) | '1111' + 64 bits.
-//   5 doubles  value, yhat, yhat_lower, yhat_upper, anomaly_score. First
-//              point: 64 bits each. Later: x = bits XOR previous bits;
-//              '0' if x is 0; '10' + the bits of x inside the previous
-//              window; '11' + 5 bits leading zeros (at most 31) + 6 bits
-//              (significant bits - 1) + the significant bits (new window).
-//   anomaly    1 bit.
-// Timestamps must strictly increase within a block.
+// A sealed block value (format 3): kBlockFormatV3, varint point count, the
+// six chunks' sizes as varints, then the chunks (counts included), all in
+// Column order: a read finds the chunks it wants from the first bytes,
+// without touching the others. Values of format 2 (storage/block_v2.h) are
+// still read.
 //
-// A sealed block value: kBlockFormatV2, varint point count, bitstream.
-//
-// BlockEncoder and BlockDecoder are plain values owned by one caller: not
-// thread-safe. The free functions are stateless.
+// OpenBlock is a plain value owned by one caller: not thread-safe. The free
+// functions are stateless.
 #pragma once
 
+#include <array>
 #include <cstdint>
+#include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "storage/store.h"
+#include "storage/xor_chunk.h"
 
 namespace kad::storage {
 
-inline constexpr char kBlockFormatV2 = 2;
-inline constexpr int kBlockFields = 5;
+inline constexpr char kBlockFormatV3 = 3;
 
-// Appends points to a bitstream it does not own, so the owner decides where
-// the bytes live (the open block of a series). Bytes past the current bit
-// position may hold garbage: writes clear them. The string is kept longer
-// than the stream (room for one more point); (bit_size() + 7) / 8 bytes of
-// it are the stream.
-class BlockEncoder {
+// The block a series is filling: its six chunks side by side in one buffer,
+// each in a region that grows when its next point would not fit, with the
+// state the next point's bits depend on.
+class OpenBlock {
  public:
-  // Appends p; p.timestamp_ms must exceed last_timestamp() unless count()
-  // is 0.
-  void Append(const ForecastPoint& p, std::string* bits);
+  OpenBlock() = default;
+  OpenBlock(const OpenBlock& other);
+  OpenBlock& operator=(const OpenBlock& other);
+  OpenBlock(OpenBlock&&) noexcept = default;
+  OpenBlock& operator=(OpenBlock&&) noexcept = default;
 
-  uint32_t count() const { return count_; }
-  uint32_t bit_size() const { return bit_size_; }
-  size_t byte_size() const { return (bit_size_ + 7) / 8; }
-  int64_t first_timestamp() const { return first_t_; }
-  int64_t last_timestamp() const { return last_t_; }
+  // Appends p, whose time must be after last_timestamp() (unless empty);
+  // at most kMaxChunkSamples points.
+  void Append(const ForecastPoint& p);
+
+  uint32_t count() const { return state_.count; }
+  // The bytes of the six chunks.
+  size_t byte_size() const;
+  int64_t first_timestamp() const { return state_.first_t; }
+  int64_t last_timestamp() const { return state_.last_t; }
+  // Column c's chunk of the count() points.
+  std::string_view Chunk(Column c) const;
+  // The block as a sealed value (count() must not be 0): SealedHeader's
+  // bytes, then the six chunks.
+  std::string Sealed() const;
+  static constexpr size_t kMaxSealedHeader = 1 + 3 + 3 * kNumColumns;
+  size_t SealedHeader(char (&out)[kMaxSealedHeader]) const;
+  // Appends its first n points to *out; false if they do not decode.
+  bool Decode(uint32_t n, std::vector<ForecastPoint>* out) const;
+  // Fetches the chunks' ends into the cache, for an Append soon.
+  void Prefetch() const {
+    if (buf_ == nullptr) return;
+    for (int c = 0; c < kNumColumns; ++c) {
+      __builtin_prefetch(ChunkStart(c) + kChunkHeaderBytes + state_.bits[c] / 8, 1);
+    }
+  }
+  // Empties the block, keeping its buffer (zeroed) for the next one: a
+  // series' blocks take about as much room, and a seal then costs no
+  // allocation.
+  void Clear();
+
+  // Where the block stood: Rewind takes back what was appended since.
+  struct Mark {
+    uint32_t count = 0;
+    int64_t first_t = 0;
+    int64_t last_t = 0;
+    int64_t last_delta = 0;
+    std::array<uint32_t, kNumColumns> bits{};  // stream bits per column
+    std::array<uint64_t, kNumColumns> last{};  // XOR state per column
+    std::array<uint8_t, kNumColumns> leading = {0xff, 0xff, 0xff,
+                                                0xff, 0xff, 0xff};  // no window yet
+    std::array<uint8_t, kNumColumns> trailing{};
+  };
+  const Mark& mark() const { return state_; }
+  // Only to a mark of this block since its last Clear.
+  void Rewind(const Mark& mark);
 
  private:
-  void WriteBits(uint64_t v, int n, std::string* bits);
-  void WriteValue(int field, double d, std::string* bits);
+  // Chunk c's first byte (its count), in buf_.
+  unsigned char* ChunkStart(int c) const { return buf_.get() + start_[c]; }
+  uint32_t RegionEnd(int c) const { return c + 1 < kNumColumns ? start_[c + 1] : capacity_; }
+  uint32_t ChunkBytes(int c) const;
+  void WriteCounts();
+  // Moves the chunks to a new buffer where chunk c has room for need[c]
+  // bytes, and more to grow into.
+  void Grow(const std::array<uint32_t, kNumColumns>& need);
 
-  int64_t first_t_ = 0;
-  int64_t last_t_ = 0;
-  uint64_t last_delta_ = 0;
-  uint64_t last_bits_[kBlockFields] = {};
-  // The window of the last '11' value: leading zeros and significant bits.
-  uint8_t leading_[kBlockFields] = {};
-  uint8_t significant_[kBlockFields] = {};
-  uint32_t count_ = 0;
-  uint32_t bit_size_ = 0;
+  std::unique_ptr<unsigned char[]> buf_;
+  uint32_t capacity_ = 0;
+  std::array<uint32_t, kNumColumns> start_{};
+  Mark state_;
 };
 
-// Reads `count` points from a bitstream.
-class BlockDecoder {
- public:
-  BlockDecoder(std::string_view bits, uint32_t count);
-  // False at the end, or when the stream is shorter than its count says
-  // (then ok() is false).
-  bool Next(ForecastPoint* p);
-  bool ok() const { return ok_; }
-
- private:
-  // Tops up buffer_ from the stream; RefillTail near its end.
-  void Refill();
-  void RefillTail();
-  uint64_t ReadBits(int n);
-  // ReadBits when a refill left fewer than n bits: the stream's end, or
-  // more than 56 bits.
-  uint64_t ReadStraddling(int n);
-  double ReadValue(int field);
-
-  // The stream not yet in buffer_.
-  const unsigned char* next_;
-  const unsigned char* end_;
-  // The next held_ bits of the stream, most significant first.
-  uint64_t buffer_ = 0;
-  int held_ = 0;
-  uint32_t left_;
-  bool ok_ = true;
-  bool first_ = true;
-  int64_t last_t_ = 0;
-  uint64_t last_delta_ = 0;
-  uint64_t last_bits_[kBlockFields] = {};
-  uint8_t leading_[kBlockFields] = {};
-  uint8_t significant_[kBlockFields] = {};
+// A sealed value's chunks, viewed in place.
+struct SealedBlock {
+  uint32_t count = 0;
+  std::array<std::string_view, kNumColumns> chunks;
 };
+// Nullopt unless `value` is laid out as a format 3 value; the chunks
+// themselves (their counts, their streams) are checked as they are read.
+std::optional<SealedBlock> ParseSealed(std::string_view value);
+// Whether a chunk's count (its first 2 bytes) is n.
+bool ChunkCountIs(std::string_view chunk, uint32_t n);
 
-// Encodes points (strictly increasing timestamps) as a sealed block value.
+// Encodes points (strictly increasing timestamps, at most
+// kMaxChunkSamples) as a sealed value.
 std::string EncodeBlock(const std::vector<ForecastPoint>& points);
-// The value of a sealed block from an encoder's bitstream.
-std::string SealedBlockValue(const BlockEncoder& encoder, std::string_view bits);
-// Appends the points of a sealed block value to *out; false if the value is
-// not a well-formed block.
+// Appends the points of a sealed value (format 3 or 2) to *out; false if it
+// is not a well-formed block.
 bool DecodeBlock(std::string_view value, std::vector<ForecastPoint>* out);
-// Decodes `count` points of a bitstream into *out; false if it is short.
-bool DecodeBits(std::string_view bits, uint32_t count, std::vector<ForecastPoint>* out);
-
-// Varints (LEB128) and zigzag, shared with the log record codec.
-void AppendVarint(uint64_t v, std::string* out);
-// Reads a varint at the front of *in and drops it; false if malformed.
-bool ReadVarint(std::string_view* in, uint64_t* v);
-inline uint64_t ZigZag(int64_t v) {
-  return (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63);
-}
-inline int64_t UnZigZag(uint64_t v) {
-  return static_cast<int64_t>((v >> 1) ^ (~(v & 1) + 1));
-}
+// Appends the first n points of six column chunks to *out (a column
+// without a chunk is left at 0); false if they do not decode.
+bool DecodeChunks(const std::array<std::string_view, kNumColumns>& chunks, uint32_t n,
+                  std::vector<ForecastPoint>* out);
 
 }  // namespace kad::storage

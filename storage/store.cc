@@ -9,6 +9,7 @@
 #include <cstring>
 #include <deque>
 #include <limits>
+#include <span>
 #include <utility>
 #include <vector>
 
@@ -30,6 +31,7 @@
 #include "storage/codec.h"
 #include "storage/db_folder.h"
 #include "storage/retention_filter.h"
+#include "storage/xor_chunk.h"
 
 namespace kad::storage {
 namespace {
@@ -37,8 +39,13 @@ namespace {
 // Identifies a database written by this project, and its layout version.
 constexpr char kMarkerKey[] = "kad:format";
 // Version 1 kept a key per forecast point in a "points" column family;
-// version 2 keeps compressed blocks plus a log (see store.h).
-constexpr char kFormatVersion[] = "2";
+// version 2 keeps compressed blocks plus a log (see store.h); version 3
+// writes its blocks as six XOR chunks (storage/block_codec.h).
+constexpr char kFormatVersion[] = "3";
+// Opened as it is and marked version 3 from then on: its blocks of format 2
+// (storage/block_v2.h) are still read. The release that wrote it then
+// refuses the folder instead of failing on blocks it cannot read.
+constexpr char kUpgradedVersion[] = "2";
 // Default column family: the sequence number of the oldest log record that
 // may still hold points not in sealed blocks (older records are deleted).
 constexpr char kLogStartKey[] = "kad:log-start";
@@ -48,18 +55,18 @@ constexpr char kV1PointsColumn[] = "points";
 // The column families in the order of Store::Impl::handles. A database
 // lacking some of them (written by an older release) gains them at open;
 // a column family not listed here marks a database as someone else's.
-enum Column : uint8_t {
+enum Family : uint8_t {
   kSeries = 0,
   kState = 1,
   kBlocks = 2,
   kLog = 3,
   kLocks = 4,
   kRuns = 5,
-  kColumnCount
+  kFamilyCount
 };
-// Not a column: marks a series deletion record in a WriteBatch.
+// Not a family: marks a series deletion record in a WriteBatch.
 constexpr uint8_t kDeleteSeries = 0xff;
-constexpr std::array<const char*, kColumnCount> kColumnNames = {"series", "state", "blocks",
+constexpr std::array<const char*, kFamilyCount> kFamilyNames = {"series", "state", "blocks",
                                                                 "log",    "locks", "runs"};
 
 constexpr size_t kMiB = size_t{1} << 20;
@@ -112,7 +119,7 @@ rocksdb::DBOptions MakeDbOptions(const StoreOptions& options) {
   return db;
 }
 
-rocksdb::ColumnFamilyOptions MakeColumnOptions(Column column,
+rocksdb::ColumnFamilyOptions MakeFamilyOptions(Family family,
                                                const std::shared_ptr<rocksdb::Cache>& cache,
                                                const std::shared_ptr<RetentionCutoff>& cutoff) {
   rocksdb::ColumnFamilyOptions cf;
@@ -133,7 +140,7 @@ rocksdb::ColumnFamilyOptions MakeColumnOptions(Column column,
   } else {
     table.no_block_cache = true;
   }
-  if (column == kBlocks) {
+  if (family == kBlocks) {
     cf.write_buffer_size = 32 * kMiB;
     // The blocks are compressed already: LZ4 took 3% of the ingest CPU, in
     // flushes and compactions, to save 0.2% of the disk.
@@ -147,13 +154,13 @@ rocksdb::ColumnFamilyOptions MakeColumnOptions(Column column,
     // Files nobody compacts would keep expired points forever; this makes
     // RocksDB pass every file through the retention filter at least daily.
     cf.periodic_compaction_seconds = 24 * 3600;
-  } else if (column == kLog) {
+  } else if (family == kLog) {
     // Records live until their series seal, then a range deletion drops
     // them: most never leave the memtable. Already compressed as raw
     // doubles would not gain much, and it is read once, at Open.
     cf.write_buffer_size = 64 * kMiB;
     cf.compression = rocksdb::kNoCompression;
-  } else if (column == kState) {
+  } else if (family == kState) {
     cf.write_buffer_size = 16 * kMiB;
   } else {
     // series, locks, runs: small and rarely written.
@@ -225,6 +232,10 @@ absl::Status StoreOptions::Validate() const {
     return absl::InvalidArgumentError(
         "storage block_max_points, block_max_bytes and max_log_bytes must be positive");
   }
+  if (block_max_points > kMaxChunkSamples) {
+    return absl::InvalidArgumentError(absl::StrCat("storage block_max_points must be at most ",
+                                                   kMaxChunkSamples, ", got ", block_max_points));
+  }
   return absl::OkStatus();
 }
 
@@ -247,8 +258,8 @@ struct WriteBatch::Rep {
   std::vector<PointOp> points;
   size_t count = 0;
 
-  void Add(Column column, std::string_view key, std::string_view value) {
-    records.push_back(static_cast<char>(column));
+  void Add(Family family, std::string_view key, std::string_view value) {
+    records.push_back(static_cast<char>(family));
     records.append(key);
     const auto size = static_cast<uint32_t>(value.size());
     for (int shift = 0; shift < 32; shift += 8) {
@@ -306,6 +317,9 @@ void WriteBatch::Clear() {
 namespace {
 
 constexpr char kLogFormatV1 = 1;
+// The doubles of a log point: value, yhat, yhat_lower, yhat_upper,
+// anomaly_score.
+constexpr int kLogDoubles = 5;
 constexpr uint8_t kLogPoint = 0;
 constexpr uint8_t kLogPointAnomaly = 1;
 constexpr uint8_t kLogReset = 2;
@@ -327,8 +341,8 @@ class LogWriter {
                                              static_cast<uint64_t>(last_t_))),
                  out_);
     last_t_ = p.timestamp_ms;
-    const double values[kBlockFields] = {p.value, p.yhat, p.yhat_lower, p.yhat_upper,
-                                         p.anomaly_score};
+    const double values[kLogDoubles] = {p.value, p.yhat, p.yhat_lower, p.yhat_upper,
+                                        p.anomaly_score};
     out_->append(reinterpret_cast<const char*>(values), sizeof(values));
   }
   void Reset(uint64_t id) { Tag(kLogReset, id); }
@@ -367,9 +381,9 @@ bool ReadLogRecord(std::string_view record, OnPoint&& point, OnReset&& reset) {
       continue;
     }
     if (tag != kLogPoint && tag != kLogPointAnomaly) return false;
-    if (!ReadVarint(&record, &v) || record.size() < kBlockFields * 8) return false;
+    if (!ReadVarint(&record, &v) || record.size() < kLogDoubles * 8) return false;
     t = static_cast<int64_t>(static_cast<uint64_t>(t) + static_cast<uint64_t>(UnZigZag(v)));
-    double values[kBlockFields];
+    double values[kLogDoubles];
     std::memcpy(values, record.data(), sizeof(values));
     record.remove_prefix(sizeof(values));
     ForecastPoint p;
@@ -395,19 +409,17 @@ enum class SealedEnd : uint8_t {
 // sealed blocks. Owned by Store::Impl::open.
 struct OpenSeries {
   uint64_t id = 0;
-  // Bitstream of enc.count() points; bytes past enc.bit_size() are garbage.
-  std::string bits;
-  BlockEncoder enc;
-  // How many points of `bits` (of *shadow while it is set) readers see: a
+  OpenBlock block;
+  // How many points of `block` (of *shadow while it is set) readers see: a
   // Write's points become visible once they are on disk.
   uint32_t published = 0;
-  // Set while an unfinished Write rewrites `bits` (an out-of-order point,
-  // a deletion): what readers see meanwhile, and what a failed Write
-  // restores.
-  std::unique_ptr<std::string> shadow;
+  // Set while an unfinished Write rewrites `block` (an out-of-order point,
+  // a deletion, a seal in the middle of the Write): what readers see
+  // meanwhile, and what a failed Write restores.
+  std::unique_ptr<OpenBlock> shadow;
   SealedEnd sealed_state = SealedEnd::kUnknown;
   int64_t sealed_end = 0;
-  // The log record of the oldest point in `bits`, 0 when empty; the open
+  // The log record of the oldest point in `block`, 0 when empty; the open
   // series with points form a list in this order (oldest first).
   uint64_t first_seq = 0;
   OpenSeries* older = nullptr;
@@ -417,48 +429,40 @@ struct OpenSeries {
   uint64_t touched_epoch = 0;
   uint32_t touched_index = 0;
 
-  // Adds p (replacing a point with the same timestamp); true if it took the
-  // slow path (decoding and re-encoding the block).
-  bool Add(const ForecastPoint& p) {
-    if (enc.count() == 0 || p.timestamp_ms > enc.last_timestamp()) {
-      enc.Append(p, &bits);
-      return false;
+  // Adds p (replacing a point with the same timestamp).
+  void Add(const ForecastPoint& p) {
+    if (block.count() == 0 || p.timestamp_ms > block.last_timestamp()) {
+      block.Append(p);
+      return;
     }
     std::vector<ForecastPoint> points;
-    DecodeBits(bits, enc.count(), &points);
-    auto it = std::lower_bound(
-        points.begin(), points.end(), p.timestamp_ms,
-        [](const ForecastPoint& a, int64_t t) { return a.timestamp_ms < t; });
+    block.Decode(block.count(), &points);
+    auto it =
+        std::lower_bound(points.begin(), points.end(), p.timestamp_ms,
+                         [](const ForecastPoint& a, int64_t t) { return a.timestamp_ms < t; });
     if (it != points.end() && it->timestamp_ms == p.timestamp_ms) {
       *it = p;
     } else {
       points.insert(it, p);
     }
-    Reencode(points);
-    return true;
+    block.Clear();
+    for (const ForecastPoint& q : points) block.Append(q);
   }
 
-  void Reencode(const std::vector<ForecastPoint>& points) {
-    enc = BlockEncoder();
-    for (const ForecastPoint& q : points) enc.Append(q, &bits);
-  }
-
-  void Empty() {
-    bits.clear();
-    bits.shrink_to_fit();
-    enc = BlockEncoder();
+  // Keeps what readers see while a Write rewrites the block.
+  void KeepShadow() {
+    if (shadow == nullptr) shadow = std::make_unique<OpenBlock>(block);
   }
 };
 
 // What a Write changed in one series, to publish or undo it.
 struct Touched {
   OpenSeries* s;
-  BlockEncoder saved_enc;
-  size_t saved_bytes;
+  OpenBlock::Mark saved;
   SealedEnd saved_state;
   int64_t saved_end;
   bool created;
-  bool reset = false;  // emptied by a deletion during the Write
+  bool reset = false;  // emptied during the Write (a deletion, a seal)
   bool seal = false;   // to be emptied once the Write is on disk
   SealedEnd new_state = SealedEnd::kUnknown;
   int64_t new_end = 0;
@@ -473,7 +477,7 @@ struct Store::Impl {
   std::shared_ptr<RetentionCutoff> cutoff = std::make_shared<RetentionCutoff>();
   rocksdb::DB* db = nullptr;
   rocksdb::ColumnFamilyHandle* default_cf = nullptr;
-  std::array<rocksdb::ColumnFamilyHandle*, kColumnCount> handles{};
+  std::array<rocksdb::ColumnFamilyHandle*, kFamilyCount> handles{};
   rocksdb::WriteOptions write_options;
   // Set by a failed write: RocksDB then refuses writes until resumed.
   std::atomic<bool> write_failed{false};
@@ -628,7 +632,7 @@ struct Store::Impl {
   // emptied when the write is on disk.
   absl::Status Seal(Touched& t, LogWriter& log, rocksdb::WriteBatch* write) {
     OpenSeries* s = t.s;
-    if (s->enc.count() == 0) return absl::OkStatus();
+    if (s->block.count() == 0) return absl::OkStatus();
     if (s->sealed_state == SealedEnd::kUnknown) {
       if (absl::Status st = LookUpSealedEnd(s); !st.ok()) return st;
     }
@@ -636,21 +640,30 @@ struct Store::Impl {
     log.Reset(s->id);
     const int64_t cut = cutoff->Get();
     const bool after_sealed = s->sealed_state == SealedEnd::kNone ||
-                              s->enc.first_timestamp() > s->sealed_end;
-    if (after_sealed && s->enc.first_timestamp() >= cut) {
+                              s->block.first_timestamp() > s->sealed_end;
+    if (after_sealed && s->block.first_timestamp() >= cut) {
       // The common case: the block goes to disk as it is.
       t.new_state = SealedEnd::kKnown;
-      t.new_end = s->enc.last_timestamp();
-      const std::string value = SealedBlockValue(s->enc, s->bits);
-      return FromRocks(
-          write->Put(handles[kBlocks], EncodePointKey(s->id, t.new_end), value),
-          "cannot build storage write");
+      t.new_end = s->block.last_timestamp();
+      // Put in parts, the chunks from where they lie.
+      const std::array<char, kPointKeySize> key = PointKey(s->id, t.new_end);
+      const rocksdb::Slice key_part(key.data(), key.size());
+      char header[OpenBlock::kMaxSealedHeader];
+      std::array<rocksdb::Slice, 1 + kNumColumns> value;
+      value[0] = rocksdb::Slice(header, s->block.SealedHeader(header));
+      for (int c = 0; c < kNumColumns; ++c) {
+        const std::string_view chunk = s->block.Chunk(static_cast<Column>(c));
+        value[1 + c] = rocksdb::Slice(chunk.data(), chunk.size());
+      }
+      return FromRocks(write->Put(handles[kBlocks], rocksdb::SliceParts(&key_part, 1),
+                                  rocksdb::SliceParts(value.data(), value.size())),
+                       "cannot build storage write");
     }
     // Points older than the last sealed one (written out of order, or the
     // same times again), or expired points: merge with the sealed blocks
     // they overlap, drop what expired, and write the result again.
     std::vector<ForecastPoint> points;
-    DecodeBits(s->bits, s->enc.count(), &points);
+    s->block.Decode(s->block.count(), &points);
     if (!after_sealed) {
       std::vector<ForecastPoint> sealed;
       std::string upper;
@@ -731,7 +744,7 @@ struct Store::Impl {
     if (s->touched_epoch != epoch) {
       s->touched_epoch = epoch;
       s->touched_index = static_cast<uint32_t>(touched.size());
-      touched.push_back({s, s->enc, s->bits.size(), s->sealed_state, s->sealed_end, created});
+      touched.push_back({s, s->block.mark(), s->sealed_state, s->sealed_end, created});
     }
     return s->touched_index;
   }
@@ -756,10 +769,10 @@ struct Store::Impl {
     std::string_view rest = rep->records;
     while (!rest.empty()) {
       // The buffer was written by WriteBatch::Rep::Add, so sizes are trusted.
-      const auto column = static_cast<uint8_t>(rest[0]);
+      const auto family = static_cast<uint8_t>(rest[0]);
       const std::string_view key = rest.substr(1, kIdKeySize);
       rocksdb::Status s;
-      if (column == kDeleteSeries) {
+      if (family == kDeleteSeries) {
         rest.remove_prefix(1 + kIdKeySize);
         s = DeleteSeriesKeys(key, &write);
       } else {
@@ -769,7 +782,7 @@ struct Store::Impl {
         }
         const std::string_view value = rest.substr(1 + kIdKeySize + 4, value_size);
         rest.remove_prefix(1 + kIdKeySize + 4 + value_size);
-        s = write.Put(handles[column], rocksdb::Slice(key.data(), key.size()),
+        s = write.Put(handles[family], rocksdb::Slice(key.data(), key.size()),
                       rocksdb::Slice(value.data(), value.size()));
       }
       if (!s.ok()) return FromRocks(s, "cannot build storage write");
@@ -855,7 +868,7 @@ struct Store::Impl {
     // ...then the end of each block, adding the points.
     for (size_t k = 0; k < n; ++k) {
       if (const OpenSeries* s = k + kAhead < n ? found[k + kAhead] : nullptr) {
-        __builtin_prefetch(s->bits.data() + s->enc.bit_size() / 8);
+        s->block.Prefetch();
       }
       const WriteBatch::Rep::PointOp& op = rep.points[k];
       if (last == nullptr || last->id != op.id) {
@@ -876,16 +889,26 @@ struct Store::Impl {
       }
       OpenSeries* s = last;
       if (op.is_delete) {
-        if (s->shadow == nullptr) s->shadow = std::make_unique<std::string>(s->bits);
-        s->Empty();
+        s->KeepShadow();
+        s->block.Clear();
         s->sealed_state = SealedEnd::kNone;
         touched[s->touched_index].reset = true;
         log.Reset(s->id);
         continue;
       }
-      if (s->enc.count() != 0 && op.point.timestamp_ms <= s->enc.last_timestamp() &&
-          s->shadow == nullptr) {
-        s->shadow = std::make_unique<std::string>(s->bits);
+      if (s->block.count() != 0 && op.point.timestamp_ms <= s->block.last_timestamp()) {
+        s->KeepShadow();
+      } else if (s->block.count() == kMaxChunkSamples) {
+        // A chunk counts at most this many points (in 16 bits): the block is
+        // sealed here, ahead of the rest of the Write.
+        Touched& t = touched[s->touched_index];
+        s->KeepShadow();
+        if (absl::Status st = Seal(t, log, write); !st.ok()) return st;
+        s->block.Clear();
+        s->sealed_state = t.new_state;
+        s->sealed_end = t.new_end;
+        t.seal = false;
+        t.reset = true;
       }
       s->Add(op.point);
       log.Point(s->id, op.point);
@@ -893,14 +916,14 @@ struct Store::Impl {
     const size_t written = touched.size();
     for (size_t i = 0; i < written; ++i) {
       OpenSeries* s = touched[i].s;
-      if (seal_all || s->enc.count() >= options.block_max_points ||
-          s->enc.byte_size() >= options.block_max_bytes) {
+      if (seal_all || s->block.count() >= options.block_max_points ||
+          s->block.byte_size() >= options.block_max_bytes) {
         if (absl::Status st = Seal(touched[i], log, write); !st.ok()) return st;
       }
     }
     if (seal_all) {
       for (auto& [id, s] : open) {
-        if (s->enc.count() == 0 || s->touched_epoch == epoch) continue;
+        if (s->block.count() == 0 || s->touched_epoch == epoch) continue;
         Touch(s.get(), false);
         if (absl::Status st = Seal(touched.back(), log, write); !st.ok()) return st;
       }
@@ -924,24 +947,24 @@ struct Store::Impl {
       OpenSeries* s = t.s;
       s->shadow.reset();
       if (t.seal) {
-        s->Empty();
+        s->block.Clear();
         s->sealed_state = t.new_state;
         s->sealed_end = t.new_end;
         s->published = 0;
         Unlink(s);
         continue;
       }
-      s->published = s->enc.count();
-      if (s->enc.count() == 0) {
+      s->published = s->block.count();
+      if (s->block.count() == 0) {
         Unlink(s);
-      } else if (t.reset || t.saved_enc.count() == 0) {
+      } else if (t.reset || t.saved.count == 0) {
         // Every point it holds came with this write.
         Unlink(s);
         LinkNewest(s, seq);
       }
     }
     for (Touched& t : touched) {
-      if (t.s->enc.count() == 0 && t.reset) open.erase(t.s->id);
+      if (t.s->block.count() == 0 && t.reset) open.erase(t.s->id);
     }
     touched.clear();
   }
@@ -950,12 +973,12 @@ struct Store::Impl {
     for (Touched& t : touched) {
       OpenSeries* s = t.s;
       if (s->shadow != nullptr) {
-        s->bits = std::move(*s->shadow);
+        // The block before its first rewrite in this Write: the points
+        // before the Write and maybe some of its own, taken back below.
+        s->block = std::move(*s->shadow);
         s->shadow.reset();
-      } else {
-        s->bits.resize(t.saved_bytes);
       }
-      s->enc = t.saved_enc;
+      s->block.Rewind(t.saved);
       s->sealed_state = t.saved_state;
       s->sealed_end = t.saved_end;
     }
@@ -979,6 +1002,9 @@ struct Store::Impl {
     std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(read, handles[kLog]));
     for (it->Seek(EncodeIdKey(first)); it->Valid(); it->Next()) {
       const std::optional<uint64_t> seq = DecodeIdKey(View(it->key()));
+      // A Write seals a block before it holds more than a chunk counts, so
+      // a log asking for more is damaged.
+      bool overfull = false;
       const bool ok =
           seq.has_value() &&
           ReadLogRecord(
@@ -989,17 +1015,22 @@ struct Store::Impl {
                   slot = std::make_unique<OpenSeries>();
                   slot->id = id;
                 }
-                if (slot->enc.count() == 0) slot->first_seq = *seq;
+                if (slot->block.count() == 0) slot->first_seq = *seq;
+                if (slot->block.count() == kMaxChunkSamples &&
+                    p.timestamp_ms > slot->block.last_timestamp()) {
+                  overfull = true;
+                  return;
+                }
                 slot->Add(p);
               },
               [&](uint64_t id) {
                 auto found = open.find(id);
                 if (found != open.end()) {
-                  found->second->Empty();
+                  found->second->block.Clear();
                   found->second->first_seq = 0;
                 }
               });
-      if (!ok) {
+      if (!ok || overfull) {
         return absl::DataLossError(absl::StrCat("log record ", seq.value_or(0), " in ",
                                                 options.path,
                                                 " is malformed; the database is damaged"));
@@ -1012,8 +1043,8 @@ struct Store::Impl {
     std::vector<OpenSeries*> filled;
     for (auto it2 = open.begin(); it2 != open.end();) {
       OpenSeries* o = it2->second.get();
-      o->published = o->enc.count();
-      if (o->enc.count() == 0) {
+      o->published = o->block.count();
+      if (o->block.count() == 0) {
         open.erase(it2++);
       } else {
         filled.push_back(o);
@@ -1072,7 +1103,7 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) 
     if (!s.ok()) return FromRocksOpen(s, path);
     for (const std::string& name : existing) {
       if (name != rocksdb::kDefaultColumnFamilyName && name != kV1PointsColumn &&
-          std::find(kColumnNames.begin(), kColumnNames.end(), name) == kColumnNames.end()) {
+          std::find(kFamilyNames.begin(), kFamilyNames.end(), name) == kFamilyNames.end()) {
         return ForeignDatabase(path, absl::StrCat("it has a column family \"", name, "\""));
       }
     }
@@ -1085,10 +1116,10 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) 
   if (options.block_cache_bytes > 0) {
     cache = rocksdb::NewLRUCache(options.block_cache_bytes);
   }
-  auto column_options = [&](const std::string& name) {
-    for (int c = 0; c < kColumnCount; ++c) {
-      if (name == kColumnNames[c]) {
-        return MakeColumnOptions(static_cast<Column>(c), cache, impl->cutoff);
+  auto family_options = [&](const std::string& name) {
+    for (int c = 0; c < kFamilyCount; ++c) {
+      if (name == kFamilyNames[c]) {
+        return MakeFamilyOptions(static_cast<Family>(c), cache, impl->cutoff);
       }
     }
     return rocksdb::ColumnFamilyOptions();  // default: only the marker
@@ -1096,16 +1127,16 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) 
 
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
   for (const std::string& name : existing) {
-    descriptors.emplace_back(name, column_options(name));
+    descriptors.emplace_back(name, family_options(name));
   }
   std::vector<rocksdb::ColumnFamilyHandle*> opened;
   rocksdb::ColumnFamilyHandle* v1_points = nullptr;
   rocksdb::Status s = rocksdb::DB::Open(db_options, path, descriptors, &opened, &impl->db);
   if (!s.ok()) return FromRocksOpen(s, path);
   for (rocksdb::ColumnFamilyHandle* h : opened) {
-    const auto it = std::find(kColumnNames.begin(), kColumnNames.end(), h->GetName());
-    if (it != kColumnNames.end()) {
-      impl->handles[it - kColumnNames.begin()] = h;
+    const auto it = std::find(kFamilyNames.begin(), kFamilyNames.end(), h->GetName());
+    if (it != kFamilyNames.end()) {
+      impl->handles[it - kFamilyNames.begin()] = h;
     } else if (h->GetName() == rocksdb::kDefaultColumnFamilyName) {
       impl->default_cf = h;
     } else {
@@ -1136,7 +1167,7 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) 
         "or move the folder away (or delete it) and start with an empty --storage.path (models "
         "relearn, past forecasts are lost)"));
   }
-  if (has_marker && marker != kFormatVersion) {
+  if (has_marker && marker != kFormatVersion && marker != kUpgradedVersion) {
     return absl::FailedPreconditionError(
         absl::StrCat("database at ", path, " has format version \"", marker,
                      "\" but this adapter reads version ", kFormatVersion,
@@ -1149,23 +1180,23 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) 
     return ForeignDatabase(path, "it lacks this adapter's format marker");
   }
 
-  for (int c = 0; c < kColumnCount; ++c) {
+  if (v1_points != nullptr) {
+    // Marked as ours, a later version, with a "points" column family:
+    // nothing writes there any more.
+    return ForeignDatabase(path, "it has a column family \"points\" next to newer data");
+  }
+  for (int c = 0; c < kFamilyCount; ++c) {
     if (impl->handles[c] != nullptr) continue;
-    s = impl->db->CreateColumnFamily(column_options(kColumnNames[c]), kColumnNames[c],
+    s = impl->db->CreateColumnFamily(family_options(kFamilyNames[c]), kFamilyNames[c],
                                      &impl->handles[c]);
     if (!s.ok()) return FromRocksOpen(s, path);
   }
-  if (!has_marker) {
+  if (!has_marker || marker != kFormatVersion) {
     rocksdb::WriteOptions synced;
     synced.sync = true;
     s = impl->db->Put(synced, impl->default_cf, rocksdb::Slice(kMarkerKey),
                       rocksdb::Slice(kFormatVersion));
     if (!s.ok()) return FromRocksOpen(s, path);
-  }
-  if (v1_points != nullptr) {
-    // Marked as ours, current version, with a "points" column family:
-    // nothing writes there any more.
-    return ForeignDatabase(path, "it has a column family \"points\" next to version 2 data");
   }
   if (absl::Status runs = impl->LoadRunBounds(); !runs.ok()) return runs;
   if (absl::Status log = impl->ReplayLog(); !log.ok()) return log;
@@ -1225,69 +1256,204 @@ absl::Status Store::ForEachSeries(const std::function<void(uint64_t id, std::str
 
 absl::Status Store::ScanPoints(uint64_t id, int64_t start_ms, int64_t end_ms,
                                const std::function<bool(const ForecastPoint&)>& fn) const {
-  const int64_t start = std::max(start_ms, impl_->cutoff->Get());
-  if (start > end_ms) return absl::OkStatus();
-  std::string upper;
-  rocksdb::Slice upper_slice;
-  const rocksdb::ReadOptions read = Impl::SeriesRead(id, &upper, &upper_slice);
+  std::vector<ForecastPoint> points;
+  bool damaged = false;
+  const ChunkScan scan{.id = id, .start_ms = start_ms, .end_ms = end_ms};
+  absl::Status status =
+      ScanChunks(std::span(&scan, 1), kAllColumns, [&](size_t, const ChunkSet& set) {
+        points.clear();
+        if (!DecodeChunks(set.chunks, set.count, &points)) {
+          damaged = true;
+          return false;
+        }
+        for (const ForecastPoint& p : points) {
+          if (p.timestamp_ms < set.from_ms) continue;
+          if (p.timestamp_ms > set.to_ms || !fn(p)) return false;
+        }
+        return true;
+      });
+  if (damaged) {
+    return absl::DataLossError(
+        absl::StrCat("forecast points of series ", id, " do not decode; the database is damaged"));
+  }
+  return status;
+}
+
+namespace {
+
+// Prometheus cuts chunks at 120 samples; readers expect about that.
+constexpr size_t kReadChunkPoints = 120;
+
+// Calls fn with chunk sets of the `columns` of the points (in time order)
+// within [set.from_ms, set.to_ms], kReadChunkPoints at most each; false
+// once fn returns false.
+template <typename Fn>
+bool EmitPoints(std::span<const ForecastPoint> points, ColumnSet columns, ChunkSet set, Fn&& fn) {
+  const auto first =
+      std::lower_bound(points.begin(), points.end(), set.from_ms,
+                       [](const ForecastPoint& p, int64_t t) { return p.timestamp_ms < t; });
+  const auto last =
+      std::upper_bound(first, points.end(), set.to_ms,
+                       [](int64_t t, const ForecastPoint& p) { return t < p.timestamp_ms; });
+  std::array<XorChunkEncoder, kNumColumns> chunks;
+  for (auto part = first; part != last;) {
+    const auto end =
+        last - part > static_cast<ptrdiff_t>(kReadChunkPoints) ? part + kReadChunkPoints : last;
+    for (int c = 0; c < kNumColumns; ++c) {
+      set.chunks[c] = {};
+      if ((columns & ColumnBit(static_cast<Column>(c))) == 0) continue;
+      chunks[c].Reset();
+      for (auto p = part; p != end; ++p) {
+        chunks[c].Append(p->timestamp_ms, ValueOf(*p, static_cast<Column>(c)));
+      }
+      set.chunks[c] = chunks[c].bytes();
+    }
+    set.min_time_ms = part->timestamp_ms;
+    set.max_time_ms = (end - 1)->timestamp_ms;
+    set.count = static_cast<uint32_t>(end - part);
+    if (!fn(set)) return false;
+    part = end;
+  }
+  return true;
+}
+
+absl::Status UnknownBlock(uint64_t id, std::string_view key) {
+  return absl::DataLossError(absl::StrCat("forecast block of series ", id, " ending at ",
+                                          DecodePointKeyTime(key).value_or(0),
+                                          " has an unknown format (written by a newer adapter?)"));
+}
+
+// An open block as a read saw it: the chunks it wanted, copied.
+struct OpenCopy {
+  uint32_t count = 0;      // points in the chunks
+  uint32_t published = 0;  // of which readers see the first ones
+  int64_t first_t = 0;
+  int64_t last_t = 0;
+  std::array<size_t, kNumColumns> at{};  // where in the copies
+  std::array<size_t, kNumColumns> size{};
+};
+
+}  // namespace
+
+absl::Status Store::ScanChunks(std::span<const ChunkScan> scans, ColumnSet columns,
+                               const std::function<bool(size_t scan, const ChunkSet&)>& fn) const {
+  if (columns == 0) return absl::OkStatus();
+  auto wanted = [columns](int c) { return (columns & ColumnBit(static_cast<Column>(c))) != 0; };
   std::unique_ptr<rocksdb::Iterator> it;
-  std::string open_bits;
-  uint32_t open_count = 0;
+  std::vector<OpenCopy> opens(scans.size());
+  std::string copies;
   {
-    // The iterator and the open block are taken together: a seal that is
+    // The iterator and the open blocks are taken together: a seal that is
     // on disk is also gone from memory only after this lock is released by
-    // the writer, so a point may be seen twice (deduplicated below) but
-    // never missed.
+    // the writer, so a point may be seen twice (open points win) but never
+    // missed.
     absl::ReaderMutexLock lock(&impl_->mem_mu);
+    rocksdb::ReadOptions read;
+    read.prefix_same_as_start = true;  // each Seek stays in its series
     it.reset(impl_->db->NewIterator(read, impl_->handles[kBlocks]));
-    const auto found = impl_->open.find(id);
-    if (found != impl_->open.end()) {
+    for (size_t i = 0; i < scans.size(); ++i) {
+      const auto found = impl_->open.find(scans[i].id);
+      if (found == impl_->open.end() || found->second->published == 0) continue;
       const OpenSeries& s = *found->second;
-      open_bits = s.shadow != nullptr ? *s.shadow : s.bits;
-      open_count = s.published;
+      const OpenBlock& block = s.shadow != nullptr ? *s.shadow : s.block;
+      OpenCopy& copy = opens[i];
+      copy.count = block.count();
+      copy.published = s.published;
+      copy.first_t = block.first_timestamp();
+      copy.last_t = block.last_timestamp();
+      for (int c = 0; c < kNumColumns; ++c) {
+        if (!wanted(c)) continue;
+        const std::string_view chunk = block.Chunk(static_cast<Column>(c));
+        copy.at[c] = copies.size();
+        copy.size[c] = chunk.size();
+        copies.append(chunk);
+      }
     }
   }
-  std::vector<ForecastPoint> open;
-  if (open_count > 0 && !DecodeBits(open_bits, open_count, &open)) {
-    return absl::InternalError(absl::StrCat("open block of series ", id, " does not decode"));
-  }
-  // Open points are newer writes than sealed ones: at equal times they win.
-  auto next_open = std::lower_bound(
-      open.begin(), open.end(), start,
-      [](const ForecastPoint& a, int64_t t) { return a.timestamp_ms < t; });
-  const auto open_end = std::upper_bound(
-      next_open, open.end(), end_ms,
-      [](int64_t t, const ForecastPoint& a) { return t < a.timestamp_ms; });
-  const std::string id_key = EncodeIdKey(id);
+  std::vector<ForecastPoint> merged;
   std::vector<ForecastPoint> block;
-  bool more = true;
-  // Blocks are keyed by their last point's time and never overlap: the
-  // first with a last point at or after `start` is where the range begins.
-  for (it->Seek(EncodePointKey(id, start)); more && it->Valid() && it->key().starts_with(id_key);
-       it->Next()) {
+  for (size_t i = 0; i < scans.size(); ++i) {
+    const uint64_t id = scans[i].id;
+    auto emit = [&fn, i](const ChunkSet& set) { return fn(i, set); };
+    ChunkSet set;
+    set.from_ms = std::max(scans[i].start_ms, impl_->cutoff->Get());
+    set.to_ms = scans[i].end_ms;
+    if (set.from_ms > set.to_ms) continue;
+    const OpenCopy& open = opens[i];
+    std::array<std::string_view, kNumColumns> open_chunks;
+    for (int c = 0; c < kNumColumns; ++c) {
+      open_chunks[c] = std::string_view(copies).substr(open.at[c], open.size[c]);
+    }
+    const int64_t open_first = open.published > 0 ? open.first_t : Impl::kMaxTime;
+    // Once a sealed block reaches the open block's time (points written out
+    // of order), it and the blocks after it are merged with the open points.
+    bool merging = false;
+    merged.clear();
+    const std::string id_key = EncodeIdKey(id);
+    // Blocks are keyed by their last point's time and never overlap: the
+    // first with a last point at or after `from` is where the range begins.
+    for (it->Seek(EncodePointKey(id, set.from_ms)); it->Valid() && it->key().starts_with(id_key);
+         it->Next()) {
+      const std::optional<int64_t> last = DecodePointKeyTime(View(it->key()));
+      const std::string_view value = View(it->value());
+      if (!merging && last.value_or(Impl::kMaxTime) < open_first && !value.empty() &&
+          value[0] == kBlockFormatV3) {
+        // The common case: the stored chunks as they lie.
+        const std::optional<SealedBlock> sealed = ParseSealed(value);
+        if (!sealed.has_value()) return UnknownBlock(id, View(it->key()));
+        std::optional<int64_t> first;
+        for (int c = 0; c < kNumColumns; ++c) {
+          set.chunks[c] = {};
+          if (!wanted(c)) continue;
+          set.chunks[c] = sealed->chunks[c];
+          if (!ChunkCountIs(set.chunks[c], sealed->count)) return UnknownBlock(id, View(it->key()));
+          if (!first.has_value()) first = XorChunkFirstTime(set.chunks[c]);
+        }
+        if (!first.has_value()) return UnknownBlock(id, View(it->key()));
+        if (*first > set.to_ms) break;
+        set.min_time_ms = *first;
+        set.max_time_ms = *last;
+        set.count = sealed->count;
+        if (!emit(set)) return absl::OkStatus();
+        continue;
+      }
+      block.clear();
+      if (!DecodeBlock(value, &block)) return UnknownBlock(id, View(it->key()));
+      if (block.front().timestamp_ms > set.to_ms) break;
+      if (block.back().timestamp_ms >= open_first) merging = true;
+      if (merging) {
+        merged.insert(merged.end(), block.begin(), block.end());
+      } else if (!EmitPoints(block, columns, set, emit)) {  // a format 2 block
+        return absl::OkStatus();
+      }
+    }
+    if (!it->status().ok()) return FromRocks(it->status(), "cannot read forecast points");
+    if (open.published == 0 || (!merging && open_first > set.to_ms)) continue;
+    if (!merging && open.published == open.count) {
+      set.min_time_ms = open_first;
+      set.max_time_ms = open.last_t;
+      set.count = open.count;
+      set.chunks = open_chunks;
+      if (!emit(set)) return absl::OkStatus();
+      continue;
+    }
+    // Points of a Write not yet on disk are left out; open points are newer
+    // writes than sealed ones, so at equal times they win.
     block.clear();
-    if (!DecodeBlock(View(it->value()), &block)) {
-      return absl::DataLossError(absl::StrCat(
-          "forecast block of series ", id, " ending at ",
-          DecodePointKeyTime(View(it->key())).value_or(0),
-          " has an unknown format (written by a newer adapter?)"));
+    if (!DecodeChunks(open_chunks, open.published, &block)) {
+      return absl::InternalError(absl::StrCat("open block of series ", id, " does not decode"));
     }
+    std::vector<ForecastPoint> all;
+    all.reserve(merged.size() + block.size());
+    size_t k = 0;
     for (const ForecastPoint& p : block) {
-      if (p.timestamp_ms < start) continue;
-      if (p.timestamp_ms > end_ms) {
-        more = false;
-        break;
-      }
-      while (next_open != open_end && next_open->timestamp_ms < p.timestamp_ms) {
-        if (!fn(*next_open++)) return absl::OkStatus();
-      }
-      if (next_open != open_end && next_open->timestamp_ms == p.timestamp_ms) continue;
-      if (!fn(p)) return absl::OkStatus();
+      while (k < merged.size() && merged[k].timestamp_ms < p.timestamp_ms)
+        all.push_back(merged[k++]);
+      if (k < merged.size() && merged[k].timestamp_ms == p.timestamp_ms) ++k;
+      all.push_back(p);
     }
-  }
-  if (!it->status().ok()) return FromRocks(it->status(), "cannot read forecast points");
-  while (next_open != open_end) {
-    if (!fn(*next_open++)) break;
+    all.insert(all.end(), merged.begin() + static_cast<ptrdiff_t>(k), merged.end());
+    if (!EmitPoints(all, columns, set, emit)) return absl::OkStatus();
   }
   return absl::OkStatus();
 }

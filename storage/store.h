@@ -28,9 +28,11 @@
 // memory, never during its disk write.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -49,6 +51,40 @@ struct ForecastPoint {
   double yhat_upper = 0;
   double anomaly_score = 0;
   bool anomaly = false;
+};
+
+// The values of a point as the blocks keep them: one Prometheus XOR chunk
+// per column (the anomaly flag as 0 or 1), over the same timestamps.
+enum class Column : uint8_t { kValue, kYhat, kYhatLower, kYhatUpper, kAnomaly, kAnomalyScore };
+inline constexpr int kNumColumns = 6;
+// A set of columns: bit c for Column c.
+using ColumnSet = uint8_t;
+inline constexpr ColumnSet kAllColumns = (1 << kNumColumns) - 1;
+constexpr ColumnSet ColumnBit(Column c) { return static_cast<ColumnSet>(1 << static_cast<int>(c)); }
+double ValueOf(const ForecastPoint& p, Column c);
+
+// A stretch of one series' points, as a Prometheus XOR chunk per column
+// (storage/xor_chunk.h), all over the same count points from min_time_ms to
+// max_time_ms. The chunks may hold points outside the range read: the ones
+// asked for are from_ms <= t <= to_ms (the range, clipped to the retention).
+struct ChunkSet {
+  int64_t min_time_ms = 0;
+  int64_t max_time_ms = 0;
+  uint32_t count = 0;
+  int64_t from_ms = 0;
+  int64_t to_ms = 0;
+  // The chunk of each column read; empty for the others. Valid during the
+  // call that gives the set.
+  std::array<std::string_view, kNumColumns> chunks;
+
+  bool Within() const { return from_ms <= min_time_ms && max_time_ms <= to_ms; }
+};
+
+// One series' range of a read (Store::ScanChunks).
+struct ChunkScan {
+  uint64_t id = 0;
+  int64_t start_ms = 0;
+  int64_t end_ms = 0;
 };
 
 struct StoreOptions {
@@ -130,6 +166,17 @@ class Store {
   // are within the retention, in time order, until fn returns false.
   absl::Status ScanPoints(uint64_t id, int64_t start_ms, int64_t end_ms,
                           const std::function<bool(const ForecastPoint&)>& fn) const;
+
+  // The points of several series as chunks of the `columns` asked for:
+  // calls fn(i, set) for each stretch of series scans[i].id that holds
+  // points in [start_ms, end_ms] within the retention, series by series and
+  // each in time order, until fn returns false. A stored block comes as it
+  // lies (its chunks may reach past the range: see ChunkSet); other points
+  // (the open block, blocks of an older format, points written out of
+  // order) come as chunks encoded for the read. All the series are read as
+  // of one moment, with one RocksDB iterator.
+  absl::Status ScanChunks(std::span<const ChunkScan> scans, ColumnSet columns,
+                          const std::function<bool(size_t scan, const ChunkSet&)>& fn) const;
 
   // Activity locks: opaque key -> opaque value, in their own column family.
   // Like Write, an acknowledged PutLock/DeleteLock survives kill -9, so a

@@ -52,7 +52,7 @@ TEST(Checkpoint, RejectsForeignBytes) {
   EXPECT_EQ(s.last_ts, kNoTimestamp);
 }
 
-TEST(ValueOf, PicksEachValueType) {
+TEST(ColumnOf, PicksEachValueTypesColumn) {
   const storage::ForecastPoint p{.timestamp_ms = 1,
                                  .value = 9,
                                  .yhat = 1,
@@ -60,11 +60,11 @@ TEST(ValueOf, PicksEachValueType) {
                                  .yhat_upper = 1.5,
                                  .anomaly_score = 2.5,
                                  .anomaly = true};
-  EXPECT_EQ(ValueOf(p, 0), 1);
-  EXPECT_EQ(ValueOf(p, 1), 0.5);
-  EXPECT_EQ(ValueOf(p, 2), 1.5);
-  EXPECT_EQ(ValueOf(p, 3), 1);
-  EXPECT_EQ(ValueOf(p, 4), 2.5);
+  EXPECT_EQ(storage::ValueOf(p, ColumnOf(0)), 1);
+  EXPECT_EQ(storage::ValueOf(p, ColumnOf(1)), 0.5);
+  EXPECT_EQ(storage::ValueOf(p, ColumnOf(2)), 1.5);
+  EXPECT_EQ(storage::ValueOf(p, ColumnOf(3)), 1);
+  EXPECT_EQ(storage::ValueOf(p, ColumnOf(4)), 2.5);
 }
 
 }  // namespace

@@ -1,5 +1,7 @@
-// Fuzz target: XOR chunk round trip, proto/xor_chunk.h's encoder against the
-// independent decoder in tests/support/xor_decoder.h.
+// Fuzz target: XOR chunk round trip, storage/xor_chunk.h's encoder against
+// the independent decoder in tests/support/xor_decoder.h and against its own
+// decoder; and that decoder and the block parser on the raw input, as on a
+// damaged database.
 //
 //   build-fuzz/tests/fuzz/xor_chunk_fuzzer tests/fuzz/corpus/xor_chunk
 //
@@ -9,22 +11,26 @@
 // denormals). Properties: the chunk decodes to exactly the appended
 // timestamps and value bits, whole and after every power-of-two count of
 // appends (the chunk is valid after each Append), and the encoder reports the
-// right count and time range.
+// right count and time range; the raw input, read as a chunk or as a block,
+// decodes or is refused without reading past its end.
 #include <fuzzer/FuzzedDataProvider.h>
 
 #include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <string_view>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "proto/xor_chunk.h"
+#include "storage/block_codec.h"
+#include "storage/xor_chunk.h"
 #include "tests/fuzz/fuzz_check.h"
 #include "tests/support/xor_decoder.h"
 
 namespace {
 
-using kad::proto::XorChunkEncoder;
+using kad::storage::XorChunkDecoder;
+using kad::storage::XorChunkEncoder;
 
 void CheckDecodes(const XorChunkEncoder& enc, const std::vector<int64_t>& t,
                   const std::vector<uint64_t>& v_bits) {
@@ -35,6 +41,13 @@ void CheckDecodes(const XorChunkEncoder& enc, const std::vector<int64_t>& t,
   FUZZ_CHECK(chunk->v_bits == v_bits, absl::StrCat("value bits differ, ", t.size(), " samples"));
   FUZZ_CHECK(enc.num_samples() == static_cast<int>(t.size()), "num_samples");
   FUZZ_CHECK(enc.min_time_ms() == t.front() && enc.max_time_ms() == t.back(), "time range");
+  XorChunkDecoder dec(enc.bytes());
+  size_t n = 0;
+  for (; dec.Next(); ++n) {
+    FUZZ_CHECK(n < t.size() && dec.t() == t[n] && std::bit_cast<uint64_t>(dec.v()) == v_bits[n],
+               absl::StrCat("XorChunkDecoder differs at sample ", n));
+  }
+  FUZZ_CHECK(dec.ok() && n == t.size(), "XorChunkDecoder stopped early");
 }
 
 int64_t NextDelta(FuzzedDataProvider& in, int64_t delta) {
@@ -69,6 +82,11 @@ uint64_t NextValue(FuzzedDataProvider& in, uint64_t bits) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  const std::string_view raw(reinterpret_cast<const char*>(data), size);
+  for (XorChunkDecoder dec(raw); dec.Next();) {
+  }
+  std::vector<kad::storage::ForecastPoint> points;
+  kad::storage::DecodeBlock(raw, &points);
   static XorChunkEncoder* const enc = new XorChunkEncoder;  // reused: exercises Reset()
   enc->Reset();
   FuzzedDataProvider in(data, size);
@@ -76,7 +94,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::vector<uint64_t> v_bits = {in.ConsumeIntegral<uint64_t>()};
   int64_t delta = 1;
   enc->Append(t.back(), std::bit_cast<double>(v_bits.back()));
-  while (in.remaining_bytes() > 0 && enc->num_samples() < XorChunkEncoder::kMaxSamples) {
+  while (in.remaining_bytes() > 0 && enc->num_samples() < kad::storage::kMaxChunkSamples) {
     if (std::has_single_bit(t.size())) CheckDecodes(*enc, t, v_bits);
     delta = NextDelta(in, delta);
     int64_t next_t = 0;

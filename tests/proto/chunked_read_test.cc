@@ -9,6 +9,9 @@ namespace {
 
 using kad::proto::AppendChunkedFrame;
 using kad::proto::Crc32c;
+using kad::proto::Crc32cTables;
+using kad::proto::FinishFrame;
+using kad::proto::StartFrame;
 
 // Bit-at-a-time reference, independent of the table-driven implementation.
 uint32_t ReferenceCrc32c(std::string_view data) {
@@ -36,6 +39,31 @@ TEST(Crc32c, MatchesBitwiseReferenceAtEveryLengthAndAlignment) {
       const std::string_view piece(data.data() + start, len);
       ASSERT_EQ(Crc32c(piece), ReferenceCrc32c(piece)) << start << "+" << len;
     }
+  }
+}
+
+TEST(Crc32c, TablesMatchTheReferenceWhateverTheCpu) {
+  std::string data;
+  for (int i = 0; i < 300; ++i) data.push_back(static_cast<char>(i * 57 + 3));
+  for (size_t start = 0; start < 8; ++start) {
+    for (size_t len = 0; start + len <= data.size(); len += 1 + len / 8) {
+      const std::string_view piece(data.data() + start, len);
+      ASSERT_EQ(Crc32cTables(piece), ReferenceCrc32c(piece)) << start << "+" << len;
+      ASSERT_EQ(Crc32c(piece), Crc32cTables(piece)) << start << "+" << len;
+    }
+  }
+}
+
+TEST(StartFrame, FramesAMessageWrittenInPlaceLikeAppendChunkedFrame) {
+  for (const size_t size : {size_t{0}, size_t{5}, size_t{127}, size_t{128}, size_t{70000}}) {
+    const std::string message(size, static_cast<char>('a' + size % 26));
+    std::string want = "x";
+    AppendChunkedFrame(message, &want);
+    std::string got = "x";
+    const size_t crc_at = StartFrame(message.size(), &got);
+    got.append(message);
+    FinishFrame(crc_at, &got);
+    EXPECT_EQ(got, want) << size;
   }
 }
 

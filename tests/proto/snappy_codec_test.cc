@@ -5,6 +5,7 @@
 
 #include <random>
 #include <string>
+#include <vector>
 
 #include "gtest/gtest.h"
 
@@ -50,6 +51,28 @@ TEST(SnappyCodec, LongBodiesCompressOnTwoThreadsToSnappysOwnBytes) {
     snappy::Compress(raw.data(), raw.size(), &want);
     std::string got = "stale";
     SnappyCompress(raw, &got);
+    EXPECT_EQ(got, want) << size;
+  }
+}
+
+TEST(SnappyCodec, PiecesCompressToTheBytesOfTheirConcatenation) {
+  std::mt19937 rng(5);
+  for (size_t size :
+       {size_t{0}, size_t{1000}, kad::proto::kParallelCompressBytes, (size_t{3} << 20) + 12345}) {
+    const std::string raw = BodyLikeText(size);
+    std::string want;
+    snappy::Compress(raw.data(), raw.size(), &want);
+    // Pieces of every size, empty ones too, cut anywhere (across snappy's
+    // 64 KiB blocks and the cut between the two threads).
+    std::vector<std::string_view> pieces;
+    for (size_t at = 0; at < raw.size();) {
+      const size_t n = std::min<size_t>(raw.size() - at, rng() % 3 == 0 ? 0 : rng() % 100000);
+      pieces.push_back(std::string_view(raw).substr(at, n));
+      at += n;
+    }
+    pieces.push_back({});
+    std::string got = "stale";
+    SnappyCompress(pieces, &got);
     EXPECT_EQ(got, want) << size;
   }
 }

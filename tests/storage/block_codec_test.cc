@@ -4,11 +4,16 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "storage/codec.h"
+#include "storage/xor_chunk.h"
+#include "tests/storage/format2_block.h"
+#include "tests/support/xor_decoder.h"
 
 namespace kad::storage {
 namespace {
@@ -71,10 +76,27 @@ TEST(BlockCodec, RoundTripsOddValuesBitForBit) {
 }
 
 TEST(BlockCodec, RoundTripsExtremeAndIrregularTimestamps) {
-  std::vector<int64_t> times = {kMin, kMin + 1, -1000000000000, -1, 0, 1, 2, 4, 7, 100, 101,
-                                 8192 + 101, 8192 * 3, 1700000000000, 1700000000001,
-                                 1700000015000, 1700000030000, 1700000045000, 1700000059999,
-                                 kMax - 1, kMax};
+  std::vector<int64_t> times = {kMin,
+                                kMin + 1,
+                                -1000000000000,
+                                -1,
+                                0,
+                                1,
+                                2,
+                                4,
+                                7,
+                                100,
+                                101,
+                                8192 + 101,
+                                8192 * 3,
+                                1700000000000,
+                                1700000000001,
+                                1700000015000,
+                                1700000030000,
+                                1700000045000,
+                                1700000059999,
+                                kMax - 1,
+                                kMax};
   std::vector<ForecastPoint> points;
   for (int64_t t : times) points.push_back(P(t, 1, 2, 3, 4, 5, t % 2 == 0));
   ExpectSame(points, RoundTrip(points));
@@ -105,30 +127,91 @@ TEST(BlockCodec, RoundTripsRandomWalksAndRandomBits) {
 TEST(BlockCodec, SteadyPointsTakeFewBits) {
   std::vector<ForecastPoint> points;
   for (int i = 0; i < 120; ++i) points.push_back(P(int64_t{i} * 15000, 5, 5, 4, 6, 0.5, false));
-  // First point: 6 x 64 bits + 1; later ones: 7 bits each.
-  EXPECT_LE(EncodeBlock(points).size(), 160u);
+  // Per column: count, first sample (1 + 8 bytes), second (2 bytes + 1
+  // bit), then 2 bits a point.
+  EXPECT_LE(EncodeBlock(points).size(), 280u);
 }
 
-TEST(BlockCodec, EncoderAppendsAcrossCallsLikeOneBlock) {
+// Points whose every column changes: a random walk with its band.
+std::vector<ForecastPoint> Walk(int n, uint64_t seed) {
+  std::mt19937_64 rng(seed);
   std::vector<ForecastPoint> points;
-  for (int i = 0; i < 50; ++i) points.push_back(P(i * 10, i * 0.37, i, -i, i * i, 0.1, i % 5 == 0));
-  BlockEncoder encoder;
-  std::string bits;
-  for (const ForecastPoint& p : points) encoder.Append(p, &bits);
-  EXPECT_EQ(encoder.count(), 50u);
-  EXPECT_EQ(encoder.first_timestamp(), 0);
-  EXPECT_EQ(encoder.last_timestamp(), 490);
-  EXPECT_EQ(SealedBlockValue(encoder, bits), EncodeBlock(points));
-  // Bytes past the bit position are garbage to the encoder: truncating back
-  // to a saved state and appending again gives the same stream.
-  BlockEncoder saved;
-  std::string saved_bits;
-  for (int i = 0; i < 20; ++i) saved.Append(points[i], &saved_bits);
-  BlockEncoder again = saved;
-  std::string dirty = bits;  // holds the 50 points' bytes
-  dirty.resize(saved_bits.size());
-  for (int i = 20; i < 50; ++i) again.Append(points[i], &dirty);
-  EXPECT_EQ(SealedBlockValue(again, dirty), EncodeBlock(points));
+  double level = 50;
+  for (int i = 0; i < n; ++i) {
+    level += std::normal_distribution<double>(0, 1)(rng);
+    points.push_back(P(1700000000000 + int64_t{i} * 15000 + static_cast<int64_t>(rng() % 5), level,
+                       level * 0.99, level - 3, level + 3, std::abs(level) / 50, rng() % 7 == 0));
+  }
+  return points;
+}
+
+TEST(OpenBlock, EachColumnIsThePrometheusChunkOfItsValues) {
+  const std::vector<ForecastPoint> points = Walk(150, 1);
+  OpenBlock block;
+  for (const ForecastPoint& p : points) block.Append(p);
+  EXPECT_EQ(block.count(), 150u);
+  EXPECT_EQ(block.first_timestamp(), points.front().timestamp_ms);
+  EXPECT_EQ(block.last_timestamp(), points.back().timestamp_ms);
+  size_t bytes = 0;
+  for (int c = 0; c < kNumColumns; ++c) {
+    const auto column = static_cast<Column>(c);
+    XorChunkEncoder want;
+    for (const ForecastPoint& p : points) want.Append(p.timestamp_ms, ValueOf(p, column));
+    EXPECT_EQ(block.Chunk(column), want.bytes()) << c;
+    // And the oracle reads it back.
+    const absl::StatusOr<testing::DecodedChunk> got = testing::DecodeXorChunk(block.Chunk(column));
+    ASSERT_TRUE(got.ok()) << got.status();
+    EXPECT_EQ(got->t.size(), points.size());
+    bytes += want.bytes().size();
+  }
+  EXPECT_EQ(block.byte_size(), bytes);
+  const std::optional<SealedBlock> sealed = ParseSealed(block.Sealed());
+  ASSERT_TRUE(sealed.has_value());
+  EXPECT_EQ(sealed->count, 150u);
+  for (int c = 0; c < kNumColumns; ++c) {
+    EXPECT_EQ(sealed->chunks[c], block.Chunk(static_cast<Column>(c)));
+    EXPECT_TRUE(ChunkCountIs(sealed->chunks[c], 150));
+  }
+  std::vector<ForecastPoint> decoded;
+  ASSERT_TRUE(block.Decode(100, &decoded));
+  ExpectSame(std::vector<ForecastPoint>(points.begin(), points.begin() + 100), decoded);
+}
+
+TEST(OpenBlock, RewindTakesBackWhatWasAppendedSinceTheMark) {
+  const std::vector<ForecastPoint> points = Walk(60, 2);
+  const std::vector<ForecastPoint> first(points.begin(), points.begin() + 20);
+  OpenBlock block;
+  for (const ForecastPoint& p : first) block.Append(p);
+  const OpenBlock::Mark mark = block.mark();
+  // Enough more that the chunks move to a bigger buffer meanwhile.
+  for (size_t i = 20; i < points.size(); ++i) block.Append(points[i]);
+  block.Rewind(mark);
+  EXPECT_EQ(block.count(), 20u);
+  EXPECT_EQ(block.last_timestamp(), first.back().timestamp_ms);
+  // The chunks are those of the 20 points, their last bytes zero-padded.
+  EXPECT_EQ(block.Sealed(), EncodeBlock(first));
+  for (size_t i = 20; i < points.size(); ++i) block.Append(points[i]);
+  EXPECT_EQ(block.Sealed(), EncodeBlock(points));
+}
+
+TEST(OpenBlock, CopiesAreIndependentAndClearEmpties) {
+  const std::vector<ForecastPoint> points = Walk(30, 3);
+  OpenBlock block;
+  for (int i = 0; i < 10; ++i) block.Append(points[i]);
+  OpenBlock copy = block;
+  for (int i = 10; i < 30; ++i) block.Append(points[i]);
+  EXPECT_EQ(copy.count(), 10u);
+  EXPECT_EQ(copy.Sealed(), EncodeBlock({points.begin(), points.begin() + 10}));
+  copy = block;
+  EXPECT_EQ(copy.Sealed(), block.Sealed());
+  block.Clear();
+  EXPECT_EQ(block.count(), 0u);
+  EXPECT_EQ(block.byte_size(), 0u);
+  EXPECT_EQ(block.Chunk(Column::kYhat), std::string(2, '\0'));
+  // The next block starts afresh (with room like the last one's).
+  for (int i = 20; i < 30; ++i) block.Append(points[i]);
+  EXPECT_EQ(block.Sealed(), EncodeBlock({points.begin() + 20, points.end()}));
+  EXPECT_EQ(copy.count(), 30u);
 }
 
 TEST(BlockCodec, RejectsMalformedBlocks) {
@@ -136,41 +219,37 @@ TEST(BlockCodec, RejectsMalformedBlocks) {
   for (int i = 0; i < 10; ++i) points.push_back(P(i, i * 1.5, 0, 0, 0, 0, false));
   const std::string block = EncodeBlock(points);
   std::vector<ForecastPoint> out;
+  ASSERT_TRUE(DecodeBlock(block, &out));
   EXPECT_FALSE(DecodeBlock("", &out));
-  EXPECT_FALSE(DecodeBlock(std::string(1, '\x01') + block.substr(1), &out));  // other format
-  EXPECT_FALSE(DecodeBlock(block.substr(0, block.size() - 8), &out));         // truncated
+  std::string other = block;
+  other[0] = '\x01';  // another format
+  EXPECT_FALSE(DecodeBlock(other, &out));
   std::string more = block;
-  more[1] = 100;  // claims more points than it holds
+  more[1] = 11;  // claims more points than its chunks hold
+  EXPECT_TRUE(ParseSealed(more).has_value());
   EXPECT_FALSE(DecodeBlock(more, &out));
+  std::string longer = block + "x";  // the chunks' sizes do not add up
+  EXPECT_FALSE(ParseSealed(longer).has_value());
+  EXPECT_FALSE(DecodeBlock(longer, &out));
+  // Every shorter value is malformed.
+  for (size_t size = 0; size < block.size(); ++size) {
+    out.clear();
+    EXPECT_FALSE(DecodeBlock(std::string_view(block).substr(0, size), &out)) << size;
+  }
 }
 
-// Every byte of the stream holds a bit of some point, so every shorter
-// prefix is short of its count: none decodes, whatever bit it ends on
-// (64-bit fields straddle the reader's refills at every offset here).
-TEST(BlockCodec, RejectsEveryTruncationOfTheStream) {
-  std::mt19937_64 rng(7);
-  std::vector<ForecastPoint> points;
-  for (int i = 0; i < 40; ++i) {
-    points.push_back(P(i * 15000 + static_cast<int64_t>(rng() % 3), std::bit_cast<double>(rng()),
-                       i * 0.5, std::bit_cast<double>(rng()), i, 0.25, i % 2 == 0));
-  }
-  BlockEncoder encoder;
-  std::string bits;
-  for (const ForecastPoint& p : points) encoder.Append(p, &bits);
-  bits.resize(encoder.byte_size());
+TEST(BlockCodec, ReadsBlocksOfFormat2) {
   std::vector<ForecastPoint> out;
-  ASSERT_TRUE(DecodeBits(bits, encoder.count(), &out));
-  ExpectSame(points, out);
-  for (size_t size = 0; size < bits.size(); ++size) {
+  ASSERT_TRUE(DecodeBlock(kFormat2Block, &out));
+  ExpectSame(Format2BlockPoints(), out);
+  for (size_t size = 0; size < kFormat2Block.size(); ++size) {
     out.clear();
-    EXPECT_FALSE(DecodeBits(std::string_view(bits).substr(0, size), encoder.count(), &out))
-        << size;
+    EXPECT_FALSE(DecodeBlock(std::string_view(kFormat2Block).substr(0, size), &out)) << size;
   }
 }
 
 TEST(Varint, RoundTripsAndRejectsOverlongInput) {
-  for (uint64_t v : {uint64_t{0}, uint64_t{127}, uint64_t{128}, uint64_t{1} << 63,
-                     ~uint64_t{0}}) {
+  for (uint64_t v : {uint64_t{0}, uint64_t{127}, uint64_t{128}, uint64_t{1} << 63, ~uint64_t{0}}) {
     std::string s;
     AppendVarint(v, &s);
     std::string_view in = s;

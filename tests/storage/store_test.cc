@@ -14,6 +14,7 @@
 #include <limits>
 #include <map>
 #include <random>
+#include <span>
 #include <atomic>
 #include <memory>
 #include <string>
@@ -27,6 +28,8 @@
 #include "storage/block_codec.h"
 #include "storage/codec.h"
 #include "storage/retention_filter.h"
+#include "storage/xor_chunk.h"
+#include "tests/storage/format2_block.h"
 
 namespace kad::storage {
 namespace {
@@ -78,6 +81,41 @@ std::vector<ForecastPoint> Scan(const Store& store, uint64_t id, int64_t start =
   std::vector<ForecastPoint> out;
   absl::Status s = store.ScanPoints(id, start, end, [&](const ForecastPoint& p) {
     out.push_back(p);
+    return true;
+  });
+  EXPECT_TRUE(s.ok()) << s;
+  return out;
+}
+
+using Sample = std::pair<int64_t, double>;
+
+// ScanChunks of one column: per scan, its samples within its range,
+// checking what the chunk sets say of themselves on the way.
+std::vector<std::vector<Sample>> ScanColumn(const Store& store, std::span<const ChunkScan> scans,
+                                            Column column) {
+  std::vector<std::vector<Sample>> out(scans.size());
+  absl::Status s = store.ScanChunks(scans, ColumnBit(column), [&](size_t i, const ChunkSet& set) {
+    for (int c = 0; c < kNumColumns; ++c) {
+      EXPECT_EQ(set.chunks[c].empty(), c != static_cast<int>(column));
+    }
+    XorChunkDecoder in(set.chunks[static_cast<int>(column)]);
+    EXPECT_EQ(in.count(), static_cast<int>(set.count));
+    bool within = true;
+    int64_t first = 0;
+    int64_t last = 0;
+    for (int n = 0; in.Next(); ++n) {
+      if (n == 0) first = in.t();
+      last = in.t();
+      within = within && in.t() >= set.from_ms && in.t() <= set.to_ms;
+      if (in.t() >= set.from_ms && in.t() <= set.to_ms) {
+        EXPECT_TRUE(out[i].empty() || out[i].back().first < in.t()) << "out of order";
+        out[i].emplace_back(in.t(), in.v());
+      }
+    }
+    EXPECT_TRUE(in.ok());
+    EXPECT_EQ(set.min_time_ms, first);
+    EXPECT_EQ(set.max_time_ms, last);
+    EXPECT_EQ(set.Within(), within);
     return true;
   });
   EXPECT_TRUE(s.ok()) << s;
@@ -907,6 +945,20 @@ TEST(StoreBlocks, MatchesAModelThroughSealsOverwritesDeletionsAndReopens) {
   std::mt19937_64 rng(7);
   std::unique_ptr<Store> store = OpenOrDie(options);
   auto check_all = [&](const std::string& when) {
+    // All series at once, as chunks of one column, over a random range.
+    const int64_t from = static_cast<int64_t>(rng() % 3000);
+    const int64_t to = from + static_cast<int64_t>(rng() % 5000);
+    std::vector<ChunkScan> scans;
+    for (uint64_t id = 0; id < 6; ++id) scans.push_back({.id = id, .start_ms = from, .end_ms = to});
+    const std::vector<std::vector<Sample>> got = ScanColumn(*store, scans, Column::kYhat);
+    for (uint64_t id = 0; id < 6; ++id) {
+      SCOPED_TRACE(when + " chunks of series " + std::to_string(id));
+      std::vector<Sample> want;
+      for (const auto& [t, p] : model[id]) {
+        if (t >= from && t <= to) want.emplace_back(t, p.yhat);
+      }
+      EXPECT_EQ(got[id], want);
+    }
     for (uint64_t id = 0; id < 6; ++id) {
       SCOPED_TRACE(when + " series " + std::to_string(id));
       std::vector<ForecastPoint> want;
@@ -1006,6 +1058,154 @@ TEST(Store, AcknowledgedWritesSurviveKill9BetweenBlockSeals) {
     for (const auto& [b, count] : points_per_batch) {
       EXPECT_EQ(count, kSeriesPerBatch * kPointsPerSeries) << "batch " << b;
     }
+  }
+}
+
+TEST(StoreChunks, SealedBlocksComeAsTheyLieAndTheRestIsEncodedForTheRead) {
+  TempDir dir;
+  std::unique_ptr<Store> store = OpenOrDie(SmallBlocks(dir.path(), 10));
+  std::vector<ForecastPoint> written;
+  WriteBatch batch;
+  for (int64_t t = 0; t < 35; ++t) {  // three sealed blocks, five points open
+    written.push_back(Point(t * 1000, static_cast<double>(t) * 1.5));
+    batch.PutPoint(8, written.back());
+    if (t % 10 == 9 || t == 34) WriteOrDie(*store, batch);
+  }
+  std::vector<ChunkSet> sets;
+  std::vector<std::string> chunks;
+  const ChunkScan whole{.id = 8, .start_ms = kMin, .end_ms = kMax};
+  auto scan = [&](const ChunkScan& scan, ColumnSet columns) {
+    sets.clear();
+    chunks.clear();
+    ASSERT_TRUE(store
+                    ->ScanChunks(std::span(&scan, 1), columns,
+                                 [&](size_t i, const ChunkSet& set) {
+                                   EXPECT_EQ(i, 0u);
+                                   sets.push_back(set);
+                                   chunks.emplace_back(set.chunks[1]);
+                                   return true;
+                                 })
+                    .ok());
+  };
+  scan(whole, ColumnBit(Column::kYhat) | ColumnBit(Column::kValue));
+  ASSERT_EQ(sets.size(), 4u);
+  for (size_t b = 0; b < 4; ++b) {
+    SCOPED_TRACE(b);
+    const size_t end = std::min<size_t>(written.size(), (b + 1) * 10);
+    // Each yhat chunk is the Prometheus chunk of the block's yhat values.
+    XorChunkEncoder want;
+    for (size_t i = b * 10; i < end; ++i) want.Append(written[i].timestamp_ms, written[i].yhat);
+    EXPECT_EQ(chunks[b], want.bytes());
+    EXPECT_EQ(sets[b].count, end - b * 10);
+    EXPECT_EQ(sets[b].min_time_ms, written[b * 10].timestamp_ms);
+    EXPECT_EQ(sets[b].max_time_ms, written[end - 1].timestamp_ms);
+    EXPECT_TRUE(sets[b].Within());
+  }
+  // A range cutting into blocks gives them whole, with the range to cut at.
+  scan({.id = 8, .start_ms = 5000, .end_ms = 32000}, ColumnBit(Column::kYhat));
+  ASSERT_EQ(sets.size(), 4u);
+  EXPECT_FALSE(sets[0].Within());
+  EXPECT_TRUE(sets[1].Within());
+  EXPECT_FALSE(sets[3].Within());
+  EXPECT_EQ(sets[0].from_ms, 5000);
+  EXPECT_EQ(sets[3].to_ms, 32000);
+  EXPECT_TRUE(sets[0].chunks[0].empty());  // only the columns asked for
+  // A range after the sealed blocks reads the open block alone.
+  scan({.id = 8, .start_ms = 30000, .end_ms = kMax}, ColumnBit(Column::kYhat));
+  ASSERT_EQ(sets.size(), 1u);
+  EXPECT_EQ(sets[0].count, 5u);
+  // Points written out of order into sealed time come merged, newest first
+  // wins: the whole stretch from the first overlapped block is re-encoded.
+  batch.PutPoint(8, Point(12000, 99));
+  WriteOrDie(*store, batch);
+  std::vector<Sample> want;
+  for (const ForecastPoint& p : written) want.emplace_back(p.timestamp_ms, p.yhat);
+  want[12].second = Point(12000, 99).yhat;
+  EXPECT_EQ(ScanColumn(*store, std::span(&whole, 1), Column::kYhat)[0], want);
+}
+
+TEST(StoreOpen, UpgradesAVersion2DatabaseAndReadsItsBlocks) {
+  TempDir dir;
+  const std::vector<ForecastPoint> old_points = Format2BlockPoints();
+  { ASSERT_NE(OpenOrDie(OptionsFor(dir.path())), nullptr); }
+  {
+    // As the release before left it: marker "2", a block of format 2.
+    std::vector<std::string> names;
+    ASSERT_TRUE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), dir.path(), &names).ok());
+    std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+    for (const std::string& name : names) {
+      descriptors.emplace_back(name, rocksdb::ColumnFamilyOptions());
+    }
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::DB* db = nullptr;
+    ASSERT_TRUE(
+        rocksdb::DB::Open(rocksdb::DBOptions(), dir.path(), descriptors, &handles, &db).ok());
+    for (rocksdb::ColumnFamilyHandle* h : handles) {
+      if (h->GetName() == "default") {
+        ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), h, "kad:format", "2").ok());
+      } else if (h->GetName() == "blocks") {
+        ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), h,
+                            EncodePointKey(5, old_points.back().timestamp_ms), kFormat2Block)
+                        .ok());
+      }
+      db->DestroyColumnFamilyHandle(h);
+    }
+    delete db;
+  }
+  std::vector<ForecastPoint> all = old_points;
+  {
+    std::unique_ptr<Store> store = OpenOrDie(OptionsFor(dir.path()));
+    ASSERT_NE(store, nullptr);
+    ExpectSamePoints(old_points, Scan(*store, 5));
+    // New points go into blocks of format 3 after the old one.
+    WriteBatch batch;
+    for (int i = 1; i <= 3; ++i) {
+      all.push_back(Point(old_points.back().timestamp_ms + i * 15000, i));
+      batch.PutPoint(5, all.back());
+    }
+    WriteOrDie(*store, batch);
+    ExpectSamePoints(all, Scan(*store, 5));
+    std::vector<Sample> yhat;
+    for (const ForecastPoint& p : all) yhat.emplace_back(p.timestamp_ms, p.yhat);
+    const ChunkScan scan{.id = 5, .start_ms = kMin, .end_ms = kMax};
+    EXPECT_EQ(ScanColumn(*store, std::span(&scan, 1), Column::kYhat)[0], yhat);
+  }
+  std::map<std::string, RawColumn> raw = RawColumns(dir.path());
+  bool marked = false;
+  for (const auto& [key, value] : raw["default"]) marked |= key == "kad:format" && value == "3";
+  EXPECT_TRUE(marked) << "the database is marked version 3 once opened";
+  ASSERT_EQ(raw["blocks"].size(), 2u);
+  EXPECT_EQ(raw["blocks"][0].second, kFormat2Block);
+  EXPECT_EQ(raw["blocks"][1].second[0], kBlockFormatV3);
+  std::unique_ptr<Store> store = OpenOrDie(OptionsFor(dir.path()));
+  ExpectSamePoints(all, Scan(*store, 5));
+}
+
+// One write of more points of a series than a chunk counts (65535): the
+// block is sealed on the way, and the log says so in order, so a replay
+// after kill -9 rebuilds the open block from the points after the seal.
+TEST(StoreBlocks, AWriteOfMorePointsThanAChunkCountsIsSealedOnTheWay) {
+  constexpr int64_t kPoints = 70000;
+  TempDir dir;
+  StoreOptions options = SmallBlocks(dir.path(), kMaxChunkSamples);
+  WriteBatch batch;
+  const int32_t last_ack = WriteUntilKilled(options, 1, 1, [&](Store& store, int32_t) {
+    for (int64_t t = 0; t < kPoints; ++t) batch.PutPoint(2, Point(t, static_cast<double>(t % 50)));
+    return store.Write(&batch).ok();
+  });
+  ASSERT_EQ(last_ack, 0);
+  std::map<std::string, RawColumn> raw = RawColumns(dir.path());
+  ASSERT_EQ(raw["blocks"].size(), 1u);
+  std::vector<ForecastPoint> block;
+  ASSERT_TRUE(DecodeBlock(raw["blocks"][0].second, &block));
+  EXPECT_EQ(block.size(), static_cast<size_t>(kMaxChunkSamples));
+  EXPECT_FALSE(raw["log"].empty());
+  std::unique_ptr<Store> store = OpenOrDie(options);
+  const std::vector<ForecastPoint> points = Scan(*store, 2);
+  ASSERT_EQ(points.size(), static_cast<size_t>(kPoints));
+  for (int64_t t = 0; t < kPoints; ++t) {
+    ASSERT_EQ(points[t].timestamp_ms, t);
+    ASSERT_EQ(points[t].value, static_cast<double>(t % 50));
   }
 }
 

@@ -1,6 +1,6 @@
 // A Prometheus XOR (Gorilla) chunk decoder for tests, written from the format
 // description (PROTOCOL.md, Prometheus tsdb/chunkenc/xor.go) and sharing no
-// code with proto/xor_chunk.cc, so it can serve as that encoder's oracle.
+// code with storage/xor_chunk.cc, so it can serve as its oracle.
 //
 //   absl::StatusOr<DecodedChunk> c = DecodeXorChunk(chunk.data());
 //   for (size_t i = 0; i < c->t.size(); ++i) Use(c->t[i], c->value(i));

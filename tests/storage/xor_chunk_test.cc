@@ -1,6 +1,7 @@
-// Tests for the XOR chunk encoder against the independent bit-level decoder
-// of tests/support/xor_decoder.h, which shares no code with the encoder.
-#include "proto/xor_chunk.h"
+// Tests for the XOR chunk encoder and decoder against the independent
+// bit-level decoder of tests/support/xor_decoder.h, which shares no code
+// with them.
+#include "storage/xor_chunk.h"
 
 #include <bit>
 #include <cmath>
@@ -13,14 +14,27 @@
 #include "gtest/gtest.h"
 #include "tests/support/xor_decoder.h"
 
+namespace kad::storage {
 namespace {
 
-using kad::proto::XorChunkEncoder;
 using kad::testing::DecodedChunk;
 using kad::testing::DecodeXorChunk;
 
+// Decodes with XorChunkDecoder, failing the test if it does not decode.
+DecodedChunk Decode(std::string_view chunk) {
+  DecodedChunk out;
+  XorChunkDecoder dec(chunk);
+  while (dec.Next()) {
+    out.t.push_back(dec.t());
+    out.v_bits.push_back(std::bit_cast<uint64_t>(dec.v()));
+  }
+  EXPECT_TRUE(dec.ok());
+  EXPECT_EQ(static_cast<int>(out.t.size()), dec.count());
+  return out;
+}
+
 // Encodes the samples, checking after every Append that the bytes decode to
-// the samples so far.
+// the samples so far, by the oracle and by XorChunkDecoder.
 void ExpectRoundTrip(const std::vector<int64_t>& ts, const std::vector<double>& vs) {
   ASSERT_EQ(ts.size(), vs.size());
   XorChunkEncoder enc;
@@ -41,6 +55,13 @@ void ExpectRoundTrip(const std::vector<int64_t>& ts, const std::vector<double>& 
   EXPECT_EQ(enc.num_samples(), static_cast<int>(ts.size()));
   EXPECT_EQ(enc.min_time_ms(), ts.front());
   EXPECT_EQ(enc.max_time_ms(), ts.back());
+  EXPECT_EQ(XorChunkFirstTime(enc.bytes()), ts.front());
+  const DecodedChunk got = Decode(enc.bytes());
+  ASSERT_EQ(got.t.size(), ts.size());
+  for (size_t j = 0; j < ts.size(); ++j) {
+    ASSERT_EQ(got.t[j], ts[j]) << "sample " << j;
+    ASSERT_EQ(got.v_bits[j], std::bit_cast<uint64_t>(vs[j])) << "sample " << j;
+  }
 }
 
 double FromBits(uint64_t bits) { return std::bit_cast<double>(bits); }
@@ -50,7 +71,7 @@ double FromBits(uint64_t bits) { return std::bit_cast<double>(bits); }
 TEST(XorChunkEncoder, OracleRejectsTruncatedAndOverPaddedChunks) {
   XorChunkEncoder enc;
   for (int i = 0; i < 10; ++i) enc.Append(15000 * i, 0.1 * i * i);
-  const std::string& bytes = enc.bytes();
+  const std::string bytes(enc.bytes());
   ASSERT_TRUE(DecodeXorChunk(bytes).ok());
   EXPECT_FALSE(DecodeXorChunk(bytes.substr(0, bytes.size() - 2)).ok());
   EXPECT_FALSE(DecodeXorChunk(bytes + std::string(1, '\0')).ok());
@@ -70,6 +91,45 @@ TEST(XorChunkEncoder, MatchesHandComputedBytes) {
   EXPECT_EQ(enc.bytes(), want);
 }
 
+TEST(XorChunkDecoder, RejectsEveryTruncation) {
+  XorChunkEncoder enc;
+  for (int i = 0; i < 30; ++i) enc.Append(15000 * i + i % 3, 0.1 * i * i);
+  const std::string bytes(enc.bytes());
+  for (size_t size = 0; size < bytes.size(); ++size) {
+    XorChunkDecoder dec(std::string_view(bytes).substr(0, size));
+    int n = 0;
+    while (dec.Next()) ++n;
+    EXPECT_FALSE(dec.ok()) << size;
+    EXPECT_LT(n, 30) << size;
+  }
+}
+
+TEST(XorChunkDecoder, RejectsAWindowWiderThanAWord) {
+  // Sample 1's value opens a window of 31 leading zeros and 63 significant
+  // bits: 94 bits do not fit in a double.
+  XorChunkEncoder enc;
+  enc.Append(0, 1.0);
+  std::string bytes(enc.bytes());
+  bytes[1] = 2;                              // two samples
+  bytes.push_back(static_cast<char>(0x01));  // uvarint delta 1
+  bytes.push_back(static_cast<char>(0xFF));  // '11', leading 11111, sig '1'...
+  bytes.push_back(static_cast<char>(0xFF));
+  bytes.append(8, '\0');
+  XorChunkDecoder dec(bytes);
+  EXPECT_TRUE(dec.Next());
+  EXPECT_FALSE(dec.Next());
+  EXPECT_FALSE(dec.ok());
+}
+
+TEST(XorChunkFirstTime, ReadsTheFirstTimestampOrNothing) {
+  XorChunkEncoder enc;
+  EXPECT_EQ(XorChunkFirstTime(enc.bytes()), std::nullopt);
+  enc.Append(-1234567, 1);
+  enc.Append(5, 1);
+  EXPECT_EQ(XorChunkFirstTime(enc.bytes()), -1234567);
+  EXPECT_EQ(XorChunkFirstTime(std::string_view(enc.bytes()).substr(0, 3)), std::nullopt);
+}
+
 TEST(XorChunkEncoder, EmptyChunkIsTwoZeroBytes) {
   XorChunkEncoder enc;
   EXPECT_EQ(enc.bytes(), std::string(2, '\0'));
@@ -77,6 +137,7 @@ TEST(XorChunkEncoder, EmptyChunkIsTwoZeroBytes) {
   enc.Reset();
   EXPECT_EQ(enc.bytes(), std::string(2, '\0'));
   EXPECT_EQ(enc.num_samples(), 0);
+  EXPECT_TRUE(Decode(enc.bytes()).t.empty());
 }
 
 TEST(XorChunkEncoder, RoundTripsRegularScrapes) {
@@ -188,6 +249,7 @@ TEST(XorChunkEncoder, PicksPrometheusDodBucketsAtTheirEdges) {
     EXPECT_EQ(got->dod_widths[0], width) << "dod " << dod;
     ASSERT_EQ(got->t.size(), 3u);
     EXPECT_EQ(got->t[2], 2 * base_delta + dod);
+    EXPECT_EQ(Decode(enc.bytes()).t, got->t);
   }
 }
 
@@ -205,3 +267,4 @@ TEST(XorChunkEncoder, RoundTripsEqualValuesAndSecondSampleDeltas) {
 }
 
 }  // namespace
+}  // namespace kad::storage
