@@ -61,7 +61,10 @@ double ValueOf(const ForecastPoint& p, Column c) {
 }
 
 OpenBlock::OpenBlock(const OpenBlock& other)
-    : capacity_(other.capacity_), start_(other.start_), state_(other.state_) {
+    : capacity_(other.capacity_),
+      start_(other.start_),
+      state_(other.state_),
+      last_size_(other.last_size_) {
   if (other.buf_ != nullptr) {
     buf_.reset(new unsigned char[capacity_ + kPutBitsSlack]);
     std::memcpy(buf_.get(), other.buf_.get(), capacity_ + kPutBitsSlack);
@@ -92,12 +95,13 @@ void OpenBlock::Append(const ForecastPoint& p) {
   if (n == 0) s.first_t = p.timestamp_ms;
   // The timestamp's bits are the same in every chunk.
   const BitRun t = XorTimeBits(p.timestamp_ms, n, &s.last_t, &s.last_delta);
+  const std::array<double, kNumColumns> values = {
+      p.value, p.yhat, p.yhat_lower, p.yhat_upper, p.anomaly ? 1.0 : 0.0, p.anomaly_score};
   std::array<BitRun, kNumColumns> x;
   std::array<uint32_t, kNumColumns> need;
   bool fits = buf_ != nullptr;
   for (int c = 0; c < kNumColumns; ++c) {
-    x[c] = XorValueBits(ValueOf(p, static_cast<Column>(c)), n, &s.last[c], &s.leading[c],
-                        &s.trailing[c]);
+    x[c] = XorValueBits(values[c], n, &s.last[c], &s.leading[c], &s.trailing[c]);
     need[c] = kChunkHeaderBytes + StreamBytes(s.bits[c] + t.size() + x[c].size());
     fits = fits && start_[c] + need[c] <= RegionEnd(c);
   }
@@ -117,14 +121,18 @@ void OpenBlock::WriteCounts() {
 }
 
 void OpenBlock::Grow(const std::array<uint32_t, kNumColumns>& need) {
-  // A chunk gets half again what it needs, so that growing is rare (and
-  // the buffer outlives the block: the next one of the series grows no
-  // more).
+  // A block starts with a third of the room the series' last one took,
+  // and every chunk grows by half when one is full (they fill alike): three
+  // moves a block, and half of the room in use on average.
   std::array<uint32_t, kNumColumns> room;
   uint32_t total = 0;
   for (int c = 0; c < kNumColumns; ++c) {
-    room[c] = buf_ == nullptr ? std::max(need[c], kFirstChunkBytes)
-                              : std::max(RegionEnd(c) - start_[c], need[c] + need[c] / 2);
+    if (buf_ == nullptr) {
+      room[c] = std::max(need[c], last_size_[c] != 0 ? last_size_[c] * 8 / 2 : kFirstChunkBytes);
+    } else {
+      const uint32_t region = RegionEnd(c) - start_[c];
+      room[c] = std::max(need[c] + need[c] / 2, region + region / 2);
+    }
     total += room[c];
   }
   // Zeros, as PutBits wants past the bits (and its slack past the end).
@@ -173,8 +181,14 @@ bool OpenBlock::Decode(uint32_t n, std::vector<ForecastPoint>* out) const {
 }
 
 void OpenBlock::Clear() {
-  // Zeros, as PutBits wants; the chunk counts too.
-  if (buf_ != nullptr) std::memset(buf_.get(), 0, capacity_);
+  if (state_.count > 0) {
+    for (int c = 0; c < kNumColumns; ++c) {
+      last_size_[c] = static_cast<uint8_t>(std::min<uint32_t>(255, (ChunkBytes(c) + 7) / 8));
+    }
+  }
+  buf_.reset();
+  capacity_ = 0;
+  start_ = {};
   state_ = Mark();
 }
 

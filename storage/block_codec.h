@@ -65,9 +65,9 @@ class OpenBlock {
       __builtin_prefetch(ChunkStart(c) + kChunkHeaderBytes + state_.bits[c] / 8, 1);
     }
   }
-  // Empties the block, keeping its buffer (zeroed) for the next one: a
-  // series' blocks take about as much room, and a seal then costs no
-  // allocation.
+  // Empties the block and frees its buffer, keeping the chunks' sizes: the
+  // next block starts with a third of that room and grows, so that an open
+  // block holds about what its points take (it is RAM per series).
   void Clear();
 
   // Where the block stood: Rewind takes back what was appended since.
@@ -100,6 +100,8 @@ class OpenBlock {
   uint32_t capacity_ = 0;
   std::array<uint32_t, kNumColumns> start_{};
   Mark state_;
+  // Each chunk's size in the last block, in 8-byte units (at most 255).
+  std::array<uint8_t, kNumColumns> last_size_{};
 };
 
 // A sealed value's chunks, viewed in place.
