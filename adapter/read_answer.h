@@ -4,11 +4,13 @@
 // entries; a STREAMED_XOR_CHUNKS answer's are whole frames, whose chunks are
 // the stored ones wherever they lie within the range.
 //
-//   SeriesEncoder enc(format);                   // one per value type, per shard
+//   SeriesEncoder enc(format);          // one per value type, per shard
 //   enc.Begin(labels, value_type);
-//   store.ScanChunks(..., [&](const ChunkSet& s) { enc.Add(s, s.chunks[c], &n); ... });
-//   enc.AddSample(t, v);                         // future points, after the stored ones
-//   enc.End(&part);                              // the series' bytes, appended
+//   store.ScanChunks(scans, columns, [&](size_t, const ChunkSet& s) {
+//     return enc.Add(s, s.chunks[c], &n);
+//   });
+//   enc.AddSample(t, v);                // future points, after the stored ones
+//   enc.End(&part);                     // the series' bytes, appended
 //
 // SeriesEncoder is a plain value used by one thread. QueryAnswer is filled
 // by Engine::Read and read by the response encoders (remote_read.h).

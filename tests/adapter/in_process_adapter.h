@@ -63,6 +63,8 @@ struct TestOptions {
   size_t max_body_bytes = size_t{32} << 20;
   size_t max_uncompressed_bytes = size_t{64} << 20;
   size_t read_sample_limit = 10'000'000;
+  // ApiOptions::max_bytes_in_frame (streamed remote read).
+  size_t max_bytes_in_frame = size_t{1} << 20;
   bool ready = true;
   // The server's read/write timeout (HttpServerOptions::io_timeout).
   std::chrono::seconds io_timeout{60};
@@ -150,6 +152,7 @@ class InProcessAdapter {
                                        metrics_.get(), activities_.get(), &log_);
     ApiOptions api_options;
     api_options.max_uncompressed_bytes = options_.max_uncompressed_bytes;
+    api_options.max_bytes_in_frame = options_.max_bytes_in_frame;
     reloader_ = std::make_unique<ConfigReloader>(dir_ + "/environment.yaml", activities_file,
                                                  engine_.get(), metrics_.get(), &clock_, &log_);
     api_ = std::make_unique<Api>(api_options, engine_.get(), store_.get(), metrics_.get(),

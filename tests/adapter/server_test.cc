@@ -519,6 +519,43 @@ TEST(Server, StreamedChunksEqualTheSamplesAnswer) {
   EXPECT_EQ(DiffSeries(*streamed, samples), "");
 }
 
+// A range that starts and ends inside stored blocks (their points in range
+// are re-encoded, the blocks between sent as stored), frames so small that
+// each series spans several, and two queries in one request: still the
+// SAMPLES answer, query by query.
+TEST(Server, StreamedChunksCutAtTheRangeSpanFramesAndFollowTheirQuery) {
+  InProcessAdapter adapter({.max_bytes_in_frame = 200});
+  const uint16_t port = adapter.port();
+  WriteSeries(port, {"x", "y", "z"}, 0, 400);
+  const int64_t last = kT0 + 399 * kStep;
+  const prometheus::Query cut =
+      MakeQuery(kT0 + 37 * kStep + 1, kT0 + 311 * kStep - 1, {Eq("instance", "y")});
+  const prometheus::Query future =
+      MakeQuery(last - 50 * kStep, last + kHour, {Eq("value_type", "yhat_lower")});
+  prometheus::ReadRequest request;
+  *request.add_queries() = cut;
+  *request.add_queries() = future;
+  request.add_accepted_response_types(prometheus::ReadRequest::STREAMED_XOR_CHUNKS);
+  absl::StatusOr<HttpResult> raw = kad::testing::PostRead(port, request);
+  ASSERT_TRUE(raw.ok()) << raw.status();
+  ASSERT_EQ(raw->status, 200) << raw->body;
+  absl::StatusOr<std::vector<std::vector<SeriesData>>> streamed =
+      kad::testing::DecodeChunkedBody(raw->body);
+  ASSERT_TRUE(streamed.ok()) << streamed.status();
+  ASSERT_EQ(streamed->size(), 2u);
+  const std::vector<SeriesData> want_cut =
+      Read(port, cut.start_timestamp_ms(), cut.end_timestamp_ms(), {Eq("instance", "y")});
+  ASSERT_EQ(want_cut.size(), 5u);
+  EXPECT_EQ(want_cut[0].samples.size(), 311u - 38u);
+  EXPECT_EQ(DiffSeries((*streamed)[0], want_cut), "");
+  const std::vector<SeriesData> want_future =
+      Read(port, future.start_timestamp_ms(), future.end_timestamp_ms(),
+           {Eq("value_type", "yhat_lower")});
+  ASSERT_EQ(want_future.size(), 3u);
+  EXPECT_GT(want_future[0].samples.size(), 51u) << "with future points";
+  EXPECT_EQ(DiffSeries((*streamed)[1], want_future), "");
+}
+
 TEST(Server, ReadOverTheSampleLimitIsTooLarge) {
   InProcessAdapter adapter({.read_sample_limit = 100});
   WriteSeries(adapter.port(), {"x"}, 0, 30);

@@ -165,7 +165,8 @@ TEST(OpenBlock, EachColumnIsThePrometheusChunkOfItsValues) {
     bytes += want.bytes().size();
   }
   EXPECT_EQ(block.byte_size(), bytes);
-  const std::optional<SealedBlock> sealed = ParseSealed(block.Sealed());
+  const std::string value = block.Sealed();
+  const std::optional<SealedBlock> sealed = ParseSealed(value);
   ASSERT_TRUE(sealed.has_value());
   EXPECT_EQ(sealed->count, 150u);
   for (int c = 0; c < kNumColumns; ++c) {
