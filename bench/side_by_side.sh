@@ -18,8 +18,9 @@
 #   prometheus   prometheus --web.enable-remote-write-receiver
 #   adapter      k8s-anomaly-detector, every series modelled (combined, the default kind)
 # Prints medians over the rounds and the adapter's ratio to each peer, then
-# the remote-read latency of Prometheus and the adapter (1 series and 1,000
-# series over the first hour of the data) after the last round.
+# the remote-read latency of Prometheus and the adapter and their ratio (1
+# series and 1,000 series over the first hour of the data) after the last
+# round.
 # Everything it starts it stops, by PID, when it exits.
 set -euo pipefail
 
@@ -193,6 +194,7 @@ mkdir -p "$work/rings"
 common=(--series="$series" --labels="$labels" --batch="$batch" --start-ms="$start_ms")
 results="$work/results.tsv"
 : > "$results"
+: > "$work/reads.txt"
 receivers=(decode-only victoria prometheus adapter)
 reads=""
 
@@ -233,9 +235,11 @@ for round in $(seq "$rounds"); do
       forecast=()
       [ "$name" = adapter ] && forecast=(--forecast-name=bench_combined)
       for type in samples streamed; do
-        reads+=$("$loadgen" --mode=read --address="127.0.0.1:$port" "${common[@]}" \
-          "${forecast[@]}" --read-type="$type" | grep -v '^result' | sed "s/^/$name /" || true)
+        "$loadgen" --mode=read --address="127.0.0.1:$port" "${common[@]}" "${forecast[@]}" \
+          --read-type="$type" > "$dir/read-$type.out" || true
+        reads+=$(grep -v '^result' "$dir/read-$type.out" | sed "s/^/$name /")
         reads+=$'\n'
+        sed -n "s/^result mode=read /$name /p" "$dir/read-$type.out" >> "$work/reads.txt"
       done
     fi
     stop_receiver "$pid"
@@ -283,3 +287,18 @@ EOF
 echo
 echo "remote read, after the last round (first hour of the data; 240 samples per series is a full hour):"
 printf '%s' "$reads"
+python3 - "$work/reads.txt" <<'EOF'
+import sys
+
+p50 = {}
+for row in open(sys.argv[1]):
+    name, *fields = row.split()
+    kv = dict(f.split("=", 1) for f in fields)
+    p50[(name, kv["query"], kv["type"])] = float(kv["p50_ms"])
+print("adapter / prometheus, remote read p50:")
+for query in ("1x1h", "1000x1h"):
+    for kind in ("samples", "streamed"):
+        a, p = p50.get(("adapter", query, kind)), p50.get(("prometheus", query, kind))
+        if a and p:
+            print(f"  {query:<8} {kind:<9} {a:8.2f} ms / {p:8.2f} ms = {a / p:.2f}x")
+EOF
