@@ -17,29 +17,6 @@ constexpr char kEmptyChunk[kChunkHeaderBytes] = {0, 0};
 
 uint32_t StreamBytes(uint32_t bits) { return (bits + 7) / 8; }
 
-void SetValue(ForecastPoint* p, Column c, double v) {
-  switch (c) {
-    case Column::kValue:
-      p->value = v;
-      break;
-    case Column::kYhat:
-      p->yhat = v;
-      break;
-    case Column::kYhatLower:
-      p->yhat_lower = v;
-      break;
-    case Column::kYhatUpper:
-      p->yhat_upper = v;
-      break;
-    case Column::kAnomaly:
-      p->anomaly = v != 0;
-      break;
-    case Column::kAnomalyScore:
-      p->anomaly_score = v;
-      break;
-  }
-}
-
 }  // namespace
 
 double ValueOf(const ForecastPoint& p, Column c) {
@@ -246,25 +223,35 @@ std::string EncodeBlock(const std::vector<ForecastPoint>& points) {
 
 bool DecodeChunks(const std::array<std::string_view, kNumColumns>& chunks, uint32_t n,
                   std::vector<ForecastPoint>* out) {
-  std::array<std::optional<XorChunkDecoder>, kNumColumns> in;
+  // A column without a chunk decodes an empty one: it ends at once, and
+  // its value stays 0.
+  std::array<XorChunkDecoder, kNumColumns> in = {
+      XorChunkDecoder(chunks[0]), XorChunkDecoder(chunks[1]), XorChunkDecoder(chunks[2]),
+      XorChunkDecoder(chunks[3]), XorChunkDecoder(chunks[4]), XorChunkDecoder(chunks[5])};
+  std::array<bool, kNumColumns> present;
   int first = -1;
   for (int c = 0; c < kNumColumns; ++c) {
-    if (chunks[c].empty()) continue;
-    in[c].emplace(chunks[c]);
-    if (first < 0) first = c;
+    present[c] = !chunks[c].empty();
+    if (present[c] && first < 0) first = c;
   }
   if (first < 0) return n == 0;
+  out->reserve(out->size() + n);
   for (uint32_t i = 0; i < n; ++i) {
-    ForecastPoint p;
+    double v[kNumColumns] = {};
     for (int c = 0; c < kNumColumns; ++c) {
-      if (!in[c].has_value()) continue;
+      if (!present[c]) continue;
       // The columns share their timestamps; a block where they differ is
       // damaged.
-      if (!in[c]->Next() || in[c]->t() != in[first]->t()) return false;
-      SetValue(&p, static_cast<Column>(c), in[c]->v());
+      if (!in[c].Next() || in[c].t() != in[first].t()) return false;
+      v[c] = in[c].v();
     }
-    p.timestamp_ms = in[first]->t();
-    out->push_back(p);
+    out->push_back({.timestamp_ms = in[first].t(),
+                    .value = v[0],
+                    .yhat = v[1],
+                    .yhat_lower = v[2],
+                    .yhat_upper = v[3],
+                    .anomaly_score = v[5],
+                    .anomaly = v[4] != 0});
   }
   return true;
 }

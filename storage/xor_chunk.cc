@@ -154,8 +154,6 @@ XorChunkDecoder::XorChunkDecoder(std::string_view chunk)
                                                     static_cast<unsigned char>(chunk[1])),
       ok_(chunk.size() >= kChunkHeaderBytes) {}
 
-double XorChunkDecoder::v() const { return std::bit_cast<double>(v_); }
-
 uint64_t XorChunkDecoder::ReadUvarint() {
   uint64_t u = 0;
   for (int shift = 0; shift < 70; shift += 7) {
@@ -167,7 +165,8 @@ uint64_t XorChunkDecoder::ReadUvarint() {
   return 0;
 }
 
-void XorChunkDecoder::ReadValue() {
+// Inline: half of decoding a chunk is here.
+inline void XorChunkDecoder::ReadValue() {
   if (in_.Read(1) == 0) return;  // the same value again
   if (in_.Read(1) != 0) {        // a new window
     leading_ = static_cast<int>(in_.Read(5));

@@ -26,6 +26,7 @@
 // PutBits) are what storage/block_codec.cc builds its six-column blocks from.
 #pragma once
 
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -134,7 +135,7 @@ class XorChunkDecoder {
   // when the stream ends before its count says (then ok() is false).
   bool Next();
   int64_t t() const { return t_; }
-  double v() const;
+  double v() const { return std::bit_cast<double>(v_); }
   bool ok() const { return ok_ && in_.ok(); }
 
  private:
