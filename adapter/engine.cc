@@ -1,6 +1,7 @@
 #include "adapter/engine.h"
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <bit>
 #include <functional>
@@ -166,47 +167,71 @@ absl::Status Engine::RestoreOne(const Config& config,
     std::vector<std::string> learned;
     (void)counters_.Learn(family, &learned);
   }
-  // Replay what was acknowledged after the checkpoint; models are
-  // deterministic, so this ends in the state an uninterrupted run has.
-  if (absl::Status s = ReplayStoredPoints(*store_, series.get(), &counts->replayed); !s.ok()) {
-    return s;
-  }
   std::string fields = LabelFields(input);
   const uint64_t hash = proto::HashLabelFields(fields);
-  out->emplace(RestoredSeries{std::move(fields), hash, std::move(input), std::move(series)});
+  out->emplace(RestoredSeries{std::move(fields), hash, std::move(series)});
   return absl::OkStatus();
 }
 
 absl::Status Engine::Restore(const Config& config,
                              const std::function<bool(std::string_view)>& wanted,
                              std::vector<RestoredSeries>* out, RestoreCounts* counts) {
-  // The records are read in one pass; making their models and replaying
-  // their points, most of a restart, runs on one thread per shard, a batch
-  // of records at a time (so a batch, not the store, is held in memory).
+  // The records are read in one pass, a batch at a time (so a batch, not
+  // the store, is held in memory). Making their models and replaying their
+  // points, most of a restart, runs on one thread per shard while this
+  // thread reads the next batch. The two batches' records are reused: their
+  // strings keep their room.
   constexpr size_t kBatch = 4096;
   const size_t workers = shards_.size();
-  std::vector<StoredSeries> batch;
+  struct Batch {
+    std::vector<StoredSeries> records = std::vector<StoredSeries>(kBatch);
+    size_t filled = 0;
+    std::vector<std::optional<RestoredSeries>> made;
+    std::vector<RestoreCounts> counts;
+    std::vector<absl::Status> status;
+  };
+  std::array<Batch, 2> batches;
+  Batch* reading = &batches[0];
+  Batch* in_work = nullptr;
+  std::vector<std::thread> running;
   absl::Status failed;
-  auto run_batch = [&] {
-    if (batch.empty()) return;
-    std::vector<std::optional<RestoredSeries>> made(batch.size());
-    std::vector<RestoreCounts> worker_counts(workers);
-    std::vector<absl::Status> worker_status(workers);
-    RunOnThreads(workers, [&](size_t w) {
-      for (size_t i = w; i < batch.size() && worker_status[w].ok(); i += workers) {
-        worker_status[w] = RestoreOne(config, wanted, batch[i], &made[i], &worker_counts[w]);
-      }
-    });
-    for (size_t w = 0; w < workers; ++w) {
-      failed.Update(worker_status[w]);
-      counts->replayed += worker_counts[w].replayed;
-      counts->fresh += worker_counts[w].fresh;
-      counts->skipped += worker_counts[w].skipped;
+  auto work = [&](Batch& b, size_t w) {
+    std::vector<ForecastSeries*> mine;
+    for (size_t i = w; i < b.filled && b.status[w].ok(); i += workers) {
+      b.status[w] = RestoreOne(config, wanted, b.records[i], &b.made[i], &b.counts[w]);
+      if (b.made[i].has_value()) mine.push_back(b.made[i]->series.get());
     }
-    for (std::optional<RestoredSeries>& r : made) {
+    // Replay what was acknowledged after the checkpoints (in id order, as
+    // the records come); models are deterministic, so this ends in the
+    // state an uninterrupted run has.
+    if (b.status[w].ok()) {
+      b.status[w] = ReplayStoredPoints(*store_, mine, &b.counts[w].replayed);
+    }
+  };
+  auto finish = [&] {  // waits for the batch in work and takes its series
+    for (std::thread& t : running) t.join();
+    running.clear();
+    if (in_work == nullptr) return;
+    for (size_t w = 0; w < workers; ++w) {
+      failed.Update(in_work->status[w]);
+      counts->replayed += in_work->counts[w].replayed;
+      counts->fresh += in_work->counts[w].fresh;
+      counts->skipped += in_work->counts[w].skipped;
+    }
+    for (std::optional<RestoredSeries>& r : in_work->made) {
       if (r.has_value()) out->push_back(*std::move(r));
     }
-    batch.clear();
+    in_work->filled = 0;
+    in_work = nullptr;
+  };
+  auto start = [&](Batch* b) {
+    finish();
+    b->made.clear();
+    b->made.resize(b->filled);
+    b->counts.assign(workers, RestoreCounts{});
+    b->status.assign(workers, absl::OkStatus());
+    for (size_t w = 0; w < workers; ++w) running.emplace_back([&work, b, w] { work(*b, w); });
+    in_work = b;
   };
   absl::Status status =
       store_->ForEachSeries([&](uint64_t id, std::string_view label_bytes, std::string_view state) {
@@ -214,11 +239,18 @@ absl::Status Engine::Restore(const Config& config,
         while (next <= id && !next_id_.compare_exchange_weak(next, id + 1)) {
         }
         if (!failed.ok()) return;
-        batch.push_back({id, std::string(label_bytes), std::string(state)});
-        if (batch.size() == kBatch) run_batch();
+        StoredSeries& record = reading->records[reading->filled++];
+        record.id = id;
+        record.labels.assign(label_bytes);
+        record.state.assign(state);
+        if (reading->filled == kBatch) {
+          start(reading);
+          reading = reading == &batches[0] ? &batches[1] : &batches[0];
+        }
       });
+  if (status.ok() && reading->filled > 0) start(reading);
+  finish();
   if (!status.ok()) return status;
-  run_batch();
   return failed;
 }
 

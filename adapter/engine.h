@@ -164,7 +164,9 @@ class Engine {
     std::string labels;
     std::string state;
   };
-  // Restore() of one record: sets *out unless it is skipped. Thread-safe.
+  // Restore() of one record: sets *out, its model as of the checkpoint,
+  // unless it is skipped; the caller replays the points after it (many
+  // series at once). Thread-safe.
   absl::Status RestoreOne(const Config& config, const std::function<bool(std::string_view)>& wanted,
                           const StoredSeries& stored, std::optional<RestoredSeries>* out,
                           RestoreCounts* counts);

@@ -125,19 +125,24 @@ absl::Status DecodeCheckpoint(std::string_view bytes, ForecastSeries* series) {
   return absl::OkStatus();
 }
 
-absl::Status ReplayStoredPoints(const storage::Store& store, ForecastSeries* series,
-                                size_t* replayed) {
-  const int64_t checkpoint = series->last_ts;
-  return store.ScanPoints(series->id, checkpoint, std::numeric_limits<int64_t>::max(),
-                          [&](const storage::ForecastPoint& p) {
-                            if (p.timestamp_ms == checkpoint) {
-                              series->latest = p;
-                            } else {
-                              series->Observe(p.timestamp_ms, p.value);
-                              ++*replayed;
-                            }
-                            return true;
-                          });
+absl::Status ReplayStoredPoints(const storage::Store& store,
+                                std::span<ForecastSeries* const> series, size_t* replayed) {
+  std::vector<storage::ChunkScan> scans;
+  scans.reserve(series.size());
+  for (const ForecastSeries* s : series) {
+    scans.push_back({.id = s->id,
+                     .start_ms = s->last_ts,  // the checkpoint
+                     .end_ms = std::numeric_limits<int64_t>::max()});
+  }
+  return store.ScanPoints(scans, [&](size_t i, const storage::ForecastPoint& p) {
+    if (p.timestamp_ms == scans[i].start_ms) {
+      series[i]->latest = p;
+    } else {
+      series[i]->Observe(p.timestamp_ms, p.value);
+      ++*replayed;
+    }
+    return true;
+  });
 }
 
 absl::Status RewindToStored(const storage::Store& store, ForecastSeries* series) {
@@ -151,7 +156,7 @@ absl::Status RewindToStored(const storage::Store& store, ForecastSeries* series)
     if (absl::Status s = DecodeCheckpoint(*state, series); !s.ok()) return s;
   }
   size_t replayed = 0;
-  absl::Status status = ReplayStoredPoints(store, series, &replayed);
+  absl::Status status = ReplayStoredPoints(store, std::span(&series, 1), &replayed);
   series->dirty = true;
   return status;
 }

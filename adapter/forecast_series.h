@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <limits>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -86,12 +87,13 @@ std::string EncodeCheckpoint(const ForecastSeries& series);
 // InvalidArgument if the bytes are foreign.
 absl::Status DecodeCheckpoint(std::string_view bytes, ForecastSeries* series);
 
-// Replays the points `store` holds for `series` after its checkpoint (its
+// Replays the points `store` holds for each series after its checkpoint (its
 // last_ts) and sets `latest` from the point at the checkpoint. Models are
 // deterministic, so this ends in the state a run that never stopped reached
-// at its newest stored point. Adds the points replayed to `*replayed`.
-absl::Status ReplayStoredPoints(const storage::Store& store, ForecastSeries* series,
-                                size_t* replayed);
+// at its newest stored point. Adds the points replayed to `*replayed`. The
+// series are read in one pass: give them in id order.
+absl::Status ReplayStoredPoints(const storage::Store& store,
+                                std::span<ForecastSeries* const> series, size_t* replayed);
 
 // Puts `series` back in the state `store` holds for it, after a write of its
 // newer points failed: its checkpoint (a fresh model without one), then the

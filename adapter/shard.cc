@@ -51,14 +51,13 @@ Shard::Shard(std::shared_ptr<const Config> config, const ShardOptions& options,
 Shard::~Shard() { Stop(); }
 
 void Shard::Adopt(RestoredSeries restored) {
-  const Labels& input = restored.input;
   InputSeries* in = Find(restored.hash, restored.label_fields);
   if (in == nullptr) {
     InputChain& chain = inputs_[restored.hash];
     chain.push_back(std::make_unique<InputSeries>());
     in = chain.back().get();
     in->label_fields = std::move(restored.label_fields);
-    in->counter = counters_->Contains(GetLabel(input, "__name__"));
+    in->counter = counters_->Contains(GetLabelField(in->label_fields, "__name__"));
   }
   // Its checkpoint may predate what the counter families say.
   if (in->counter) ModelAsCounterRate(restored.series.get());

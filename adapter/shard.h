@@ -88,7 +88,6 @@ struct RestoredSeries {
   // decoders give the same labels: routes the series to its shard.
   std::string label_fields;
   uint64_t hash;
-  Labels input;
   std::unique_ptr<ForecastSeries> series;
 };
 

@@ -48,14 +48,14 @@ StateHeader Header(const CombinedOptions& o, const DetectionOptions& d) {
   return {kCombinedKind, kFormatVersion, kKindTag, fingerprint};
 }
 
-std::shared_ptr<const RobustZScoreOptions> LevelOptions(const CombinedOptions& o) {
+}  // namespace
+
+std::shared_ptr<const RobustZScoreOptions> Combined::LevelOptions(const CombinedOptions& options) {
   RobustZScoreOptions level;
-  level.half_life_ms = o.half_life_ms;
-  level.band_sigmas = o.band_sigmas;
+  level.half_life_ms = options.half_life_ms;
+  level.band_sigmas = options.band_sigmas;
   return std::make_shared<const RobustZScoreOptions>(level);
 }
-
-}  // namespace
 
 absl::Status CombinedOptions::Validate() const {
   if (half_life_ms <= 0) return OptionsError(kCombinedKind, "half_life must be positive");
@@ -83,16 +83,18 @@ absl::StatusOr<ModelFactory> MakeCombinedFactory(const CombinedOptions& options,
   if (absl::Status s = detection->Validate(); !s.ok()) return s;
   auto shared = std::make_shared<const CombinedOptions>(options);
   return ModelFactory{std::string(kCombinedKind),
-                      [shared, detection = std::move(detection)]() -> std::unique_ptr<Forecaster> {
-                        return std::make_unique<Combined>(shared, detection);
+                      [shared, level = Combined::LevelOptions(options),
+                       detection = std::move(detection)]() -> std::unique_ptr<Forecaster> {
+                        return std::make_unique<Combined>(shared, level, detection);
                       }};
 }
 
 Combined::Combined(std::shared_ptr<const CombinedOptions> options,
+                   std::shared_ptr<const RobustZScoreOptions> level,
                    std::shared_ptr<const DetectionOptions> detection)
     : options_(std::move(options)),
       detection_(std::move(detection)),
-      level_(detection_, std::make_unique<RobustZScore>(LevelOptions(*options_))) {}
+      level_(detection_, std::make_unique<RobustZScore>(std::move(level))) {}
 
 void Combined::Prefetch(int step) const {
   // The level part's own bytes are part of this object's.
@@ -344,9 +346,8 @@ absl::Status Combined::Restore(std::string_view state) {
       return s;
     }
   }
-  Detector level(detection_, std::make_unique<RobustZScore>(LevelOptions(*options_)));
-  if (absl::Status s = level.Restore(state.substr(level_at)); !s.ok()) return s;
-  level_ = std::move(level);
+  // The last part that can fail, and left unchanged if it does.
+  if (absl::Status s = level_.Restore(state.substr(level_at)); !s.ok()) return s;
   hours_ = hours;
   profile_ = profile;
   drift_ = drift;

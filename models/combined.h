@@ -166,9 +166,14 @@ absl::StatusOr<ModelFactory> MakeCombinedFactory(const CombinedOptions& options,
 
 class Combined final : public Forecaster {
  public:
-  // Both must have passed Validate().
+  // `options` and `detection` must have passed Validate(); `level` is
+  // LevelOptions(*options), made once by the factory and shared by its
+  // models rather than copied into each.
   Combined(std::shared_ptr<const CombinedOptions> options,
+           std::shared_ptr<const RobustZScoreOptions> level,
            std::shared_ptr<const DetectionOptions> detection);
+  // The options of the level part, a robust_zscore, under `options`.
+  static std::shared_ptr<const RobustZScoreOptions> LevelOptions(const CombinedOptions& options);
 
   Verdict Observe(int64_t t_ms, double value) override;
   Forecast Predict(int64_t t_ms) const override;

@@ -98,9 +98,9 @@ void OpenBlock::WriteCounts() {
 }
 
 void OpenBlock::Grow(const std::array<uint32_t, kNumColumns>& need) {
-  // A block starts with a third of the room the series' last one took,
-  // and every chunk grows by half when one is full (they fill alike): three
-  // moves a block, and half of the room in use on average.
+  // A block starts with half of the room the series' last one took, and
+  // every chunk grows by half when one is full (they fill alike): two moves
+  // a block, and a fifth of the room unused on average.
   std::array<uint32_t, kNumColumns> room;
   uint32_t total = 0;
   for (int c = 0; c < kNumColumns; ++c) {

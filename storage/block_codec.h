@@ -66,7 +66,7 @@ class OpenBlock {
     }
   }
   // Empties the block and frees its buffer, keeping the chunks' sizes: the
-  // next block starts with a third of that room and grows, so that an open
+  // next block starts with half of that room and grows, so that an open
   // block holds about what its points take (it is RAM per series).
   void Clear();
 

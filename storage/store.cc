@@ -997,40 +997,69 @@ struct Store::Impl {
     if (!s.ok() && !s.IsNotFound()) return FromRocks(s, "cannot read the log start");
     const uint64_t first = s.ok() ? DecodeIdKey(start).value_or(1) : 1;
     log_deleted_to = log_delete_to = next_seq = first;
+    // A series per open block, each there once: no rehashing on the way.
+    uint64_t series = 0;
+    if (db->GetIntProperty(handles[kSeries], "rocksdb.estimate-num-keys", &series)) {
+      open.reserve(series);
+    }
     rocksdb::ReadOptions read;
     read.fill_cache = false;
     std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(read, handles[kLog]));
+    struct Entry {
+      uint64_t id;
+      std::optional<ForecastPoint> point;  // none: a reset
+    };
+    std::vector<Entry> entries;
+    std::vector<OpenSeries*> found;
     for (it->Seek(EncodeIdKey(first)); it->Valid(); it->Next()) {
       const std::optional<uint64_t> seq = DecodeIdKey(View(it->key()));
+      entries.clear();
+      auto on_point = [&](uint64_t id, const ForecastPoint& p) { entries.push_back({id, p}); };
+      auto on_reset = [&](uint64_t id) { entries.push_back({id, std::nullopt}); };
+      const bool read_ok = seq.has_value() && ReadLogRecord(View(it->value()), on_point, on_reset);
+      // As in a Write: the open series of the entries are found (made for
+      // points) in a pass that fetches their table slots kAhead entries
+      // ahead, then the points are added fetching their blocks' ends.
+      constexpr size_t kAhead = 8;
+      const size_t n = read_ok ? entries.size() : 0;
+      found.assign(n, nullptr);
+      for (size_t k = 0; k < n; ++k) {
+        if (k + kAhead < n) open.prefetch(entries[k + kAhead].id);
+        const uint64_t id = entries[k].id;
+        if (!entries[k].point.has_value()) {
+          const auto at = open.find(id);
+          if (at != open.end()) found[k] = at->second.get();
+          continue;
+        }
+        std::unique_ptr<OpenSeries>& slot = open[id];
+        if (slot == nullptr) {
+          slot = std::make_unique<OpenSeries>();
+          slot->id = id;
+        }
+        found[k] = slot.get();
+        __builtin_prefetch(found[k]);
+      }
       // A Write seals a block before it holds more than a chunk counts, so
       // a log asking for more is damaged.
       bool overfull = false;
-      const bool ok =
-          seq.has_value() &&
-          ReadLogRecord(
-              View(it->value()),
-              [&](uint64_t id, const ForecastPoint& p) {
-                std::unique_ptr<OpenSeries>& slot = open[id];
-                if (slot == nullptr) {
-                  slot = std::make_unique<OpenSeries>();
-                  slot->id = id;
-                }
-                if (slot->block.count() == 0) slot->first_seq = *seq;
-                if (slot->block.count() == kMaxChunkSamples &&
-                    p.timestamp_ms > slot->block.last_timestamp()) {
-                  overfull = true;
-                  return;
-                }
-                slot->Add(p);
-              },
-              [&](uint64_t id) {
-                auto found = open.find(id);
-                if (found != open.end()) {
-                  found->second->block.Clear();
-                  found->second->first_seq = 0;
-                }
-              });
-      if (!ok || overfull) {
+      for (size_t k = 0; k < n && !overfull; ++k) {
+        if (const OpenSeries* ahead = k + kAhead < n ? found[k + kAhead] : nullptr) {
+          ahead->block.Prefetch();
+        }
+        OpenSeries* o = found[k];
+        if (o == nullptr) continue;  // a reset of a series with no open block
+        if (!entries[k].point.has_value()) {
+          o->block.Clear();
+          o->first_seq = 0;
+          continue;
+        }
+        const ForecastPoint& p = *entries[k].point;
+        if (o->block.count() == 0) o->first_seq = *seq;
+        overfull =
+            o->block.count() == kMaxChunkSamples && p.timestamp_ms > o->block.last_timestamp();
+        if (!overfull) o->Add(p);
+      }
+      if (!read_ok || overfull) {
         return absl::DataLossError(absl::StrCat("log record ", seq.value_or(0), " in ",
                                                 options.path,
                                                 " is malformed; the database is damaged"));
@@ -1256,25 +1285,31 @@ absl::Status Store::ForEachSeries(const std::function<void(uint64_t id, std::str
 
 absl::Status Store::ScanPoints(uint64_t id, int64_t start_ms, int64_t end_ms,
                                const std::function<bool(const ForecastPoint&)>& fn) const {
-  std::vector<ForecastPoint> points;
-  bool damaged = false;
   const ChunkScan scan{.id = id, .start_ms = start_ms, .end_ms = end_ms};
-  absl::Status status =
-      ScanChunks(std::span(&scan, 1), kAllColumns, [&](size_t, const ChunkSet& set) {
-        points.clear();
-        if (!DecodeChunks(set.chunks, set.count, &points)) {
-          damaged = true;
-          return false;
-        }
-        for (const ForecastPoint& p : points) {
-          if (p.timestamp_ms < set.from_ms) continue;
-          if (p.timestamp_ms > set.to_ms || !fn(p)) return false;
-        }
-        return true;
-      });
-  if (damaged) {
-    return absl::DataLossError(
-        absl::StrCat("forecast points of series ", id, " do not decode; the database is damaged"));
+  return ScanPoints(std::span(&scan, 1), [&fn](size_t, const ForecastPoint& p) { return fn(p); });
+}
+
+absl::Status Store::ScanPoints(
+    std::span<const ChunkScan> scans,
+    const std::function<bool(size_t scan, const ForecastPoint&)>& fn) const {
+  std::vector<ForecastPoint> points;
+  std::optional<uint64_t> damaged;
+  absl::Status status = ScanChunks(scans, kAllColumns, [&](size_t i, const ChunkSet& set) {
+    points.clear();
+    if (!DecodeChunks(set.chunks, set.count, &points)) {
+      damaged = scans[i].id;
+      return false;
+    }
+    for (const ForecastPoint& p : points) {
+      if (p.timestamp_ms < set.from_ms) continue;
+      if (p.timestamp_ms > set.to_ms) break;  // a stored block reaching past the range
+      if (!fn(i, p)) return false;
+    }
+    return true;
+  });
+  if (damaged.has_value()) {
+    return absl::DataLossError(absl::StrCat("forecast points of series ", *damaged,
+                                            " do not decode; the database is damaged"));
   }
   return status;
 }

@@ -51,6 +51,7 @@ struct ForecastPoint {
   double yhat_upper = 0;
   double anomaly_score = 0;
   bool anomaly = false;
+  bool operator==(const ForecastPoint&) const = default;
 };
 
 // The values of a point as the blocks keep them: one Prometheus XOR chunk
@@ -169,6 +170,11 @@ class Store {
   // are within the retention, in time order, until fn returns false.
   absl::Status ScanPoints(uint64_t id, int64_t start_ms, int64_t end_ms,
                           const std::function<bool(const ForecastPoint&)>& fn) const;
+  // The same for several series: fn(i, point) for the points of scans[i],
+  // series by series, until fn returns false; one RocksDB iterator for all
+  // (as ScanChunks), where a call per series would make one each.
+  absl::Status ScanPoints(std::span<const ChunkScan> scans,
+                          const std::function<bool(size_t scan, const ForecastPoint&)>& fn) const;
 
   // The points of several series as chunks of the `columns` asked for:
   // calls fn(i, set) for each stretch of series scans[i].id that holds

@@ -273,6 +273,52 @@ TEST(Store, ScanPointsStopsWhenCallbackReturnsFalse) {
   EXPECT_EQ(seen, (std::vector<int64_t>{0, 1, 2}));
 }
 
+TEST(Store, ScanPointsOfSeveralSeriesEqualsOneScanEach) {
+  TempDir dir;
+  StoreOptions options = OptionsFor(dir.path());
+  options.block_max_points = 4;  // sealed blocks that reach past the ranges
+  std::unique_ptr<Store> store = OpenOrDie(options);
+  ASSERT_NE(store, nullptr);
+  WriteBatch batch;
+  for (int64_t t = 0; t < 10; ++t) {
+    for (uint64_t id = 1; id <= 3; ++id) batch.PutPoint(id, Point(t * 1000, t + 10.0 * id));
+  }
+  WriteOrDie(*store, batch);
+  // Series 1 ends inside its second block, series 3 inside its open one;
+  // series 4 holds nothing; series 2 is asked twice.
+  const std::vector<ChunkScan> scans = {
+      {.id = 1, .start_ms = 1000, .end_ms = 5000}, {.id = 2, .start_ms = kMin, .end_ms = kMax},
+      {.id = 2, .start_ms = 7000, .end_ms = 7000}, {.id = 3, .start_ms = 8500, .end_ms = 8500},
+      {.id = 3, .start_ms = 6000, .end_ms = 8000}, {.id = 4, .start_ms = kMin, .end_ms = kMax}};
+  std::vector<std::vector<ForecastPoint>> got(scans.size());
+  ASSERT_TRUE(store
+                  ->ScanPoints(scans,
+                               [&](size_t i, const ForecastPoint& p) {
+                                 got[i].push_back(p);
+                                 return true;
+                               })
+                  .ok());
+  for (size_t i = 0; i < scans.size(); ++i) {
+    EXPECT_EQ(got[i], Scan(*store, scans[i].id, scans[i].start_ms, scans[i].end_ms)) << i;
+  }
+  EXPECT_EQ(Times(got[0]), (std::vector<int64_t>{1000, 2000, 3000, 4000, 5000}));
+  EXPECT_EQ(got[1].size(), 10u);
+  EXPECT_EQ(Times(got[4]), (std::vector<int64_t>{6000, 7000, 8000}));
+  EXPECT_TRUE(got[3].empty());
+  EXPECT_TRUE(got[5].empty());
+
+  // false stops the whole scan, not just its series.
+  std::vector<size_t> seen;
+  ASSERT_TRUE(store
+                  ->ScanPoints(scans,
+                               [&](size_t i, const ForecastPoint&) {
+                                 seen.push_back(i);
+                                 return seen.size() < 7;
+                               })
+                  .ok());
+  EXPECT_EQ(seen, (std::vector<size_t>{0, 0, 0, 0, 0, 1, 1}));
+}
+
 TEST(Store, ScanPointsDoesNotBleedIntoAdjacentSeries) {
   TempDir dir;
   std::unique_ptr<Store> store = OpenOrDie(OptionsFor(dir.path()));
