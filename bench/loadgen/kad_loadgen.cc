@@ -19,6 +19,7 @@
 // The last lines of each mode start with "result " and hold key=value pairs
 // for scripts. Flag names take dashes or underscores.
 #include <algorithm>
+#include <limits>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -139,8 +140,10 @@ void Send(const Target& target, const std::string& path, const EncodedShard& rin
     }
     sent += ring.body_samples[next];
   }
-  out->next_round =
-      ring.series == 0 ? first_round : first_round + (sent + ring.series - 1) / ring.series;
+  // A scrape cut off part way is sent again by a run that continues from
+  // here: the receivers take a repeated sample (same time, same value) as
+  // Prometheus' own resends.
+  out->next_round = ring.series == 0 ? first_round : first_round + sent / ring.series;
   if (next == ring.bodies.size()) {
     out->exhausted = true;
     if (stop_others) stop->store(true);
@@ -275,10 +278,13 @@ int RunWrite(const Workload& workload, const Target& target) {
   // Rings sized for a rate: one ran out; rings of whole scrapes: all were sent.
   total.exhausted = o.rounds > 0;
   Clock::time_point end = start;
+  // Each connection sends its own share of the series: a scrape is whole
+  // once the slowest connection has sent its share.
+  total.next_round = results.empty() ? 0 : std::numeric_limits<uint64_t>::max();
   for (ConnectionResult& r : results) {
     total.latency_ms.insert(total.latency_ms.end(), r.latency_ms.begin(), r.latency_ms.end());
     total.samples_ok += r.samples_ok;
-    total.next_round = std::max(total.next_round, r.next_round);
+    total.next_round = std::min(total.next_round, r.next_round);
     total.requests_ok += r.requests_ok;
     total.non_2xx += r.non_2xx;
     total.errors += r.errors;
