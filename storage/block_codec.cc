@@ -19,24 +19,6 @@ uint32_t StreamBytes(uint32_t bits) { return (bits + 7) / 8; }
 
 }  // namespace
 
-double ValueOf(const ForecastPoint& p, Column c) {
-  switch (c) {
-    case Column::kValue:
-      return p.value;
-    case Column::kYhat:
-      return p.yhat;
-    case Column::kYhatLower:
-      return p.yhat_lower;
-    case Column::kYhatUpper:
-      return p.yhat_upper;
-    case Column::kAnomaly:
-      return p.anomaly ? 1 : 0;
-    case Column::kAnomalyScore:
-      return p.anomaly_score;
-  }
-  return 0;
-}
-
 OpenBlock::OpenBlock(const OpenBlock& other)
     : capacity_(other.capacity_),
       start_(other.start_),
@@ -72,8 +54,7 @@ void OpenBlock::Append(const ForecastPoint& p) {
   if (n == 0) s.first_t = p.timestamp_ms;
   // The timestamp's bits are the same in every chunk.
   const BitRun t = XorTimeBits(p.timestamp_ms, n, &s.last_t, &s.last_delta);
-  const std::array<double, kNumColumns> values = {
-      p.value, p.yhat, p.yhat_lower, p.yhat_upper, p.anomaly ? 1.0 : 0.0, p.anomaly_score};
+  const std::array<double, kNumColumns> values = ColumnValues(p);
   std::array<BitRun, kNumColumns> x;
   std::array<uint32_t, kNumColumns> need;
   bool fits = buf_ != nullptr;

@@ -62,7 +62,13 @@ inline constexpr int kNumColumns = 6;
 using ColumnSet = uint8_t;
 inline constexpr ColumnSet kAllColumns = (1 << kNumColumns) - 1;
 constexpr ColumnSet ColumnBit(Column c) { return static_cast<ColumnSet>(1 << static_cast<int>(c)); }
-double ValueOf(const ForecastPoint& p, Column c);
+// A point's values in column order.
+inline std::array<double, kNumColumns> ColumnValues(const ForecastPoint& p) {
+  return {p.value, p.yhat, p.yhat_lower, p.yhat_upper, p.anomaly ? 1.0 : 0.0, p.anomaly_score};
+}
+inline double ValueOf(const ForecastPoint& p, Column c) {
+  return ColumnValues(p)[static_cast<int>(c)];
+}
 
 // A stretch of one series' points, as a Prometheus XOR chunk per column
 // (storage/xor_chunk.h), all over the same count points from min_time_ms to

@@ -19,10 +19,10 @@
 // The last lines of each mode start with "result " and hold key=value pairs
 // for scripts. Flag names take dashes or underscores.
 #include <algorithm>
-#include <limits>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <limits>
 #include <string>
 #include <thread>
 #include <vector>
