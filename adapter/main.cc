@@ -150,4 +150,7 @@ int Run(int argc, char** argv) {
 
 }  // namespace
 
-int main(int argc, char** argv) { return Run(argc, argv); }
+int main(int argc, char** argv) {
+  ReexecWithHugePages(argv);
+  return Run(argc, argv);
+}

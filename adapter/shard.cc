@@ -213,7 +213,7 @@ absl::Status Shard::LearnCounters(const absl::flat_hash_set<std::string>& famili
 
 absl::Status Shard::Apply(const proto::WriteRequestView& req, std::span<const uint32_t> indices,
                           int64_t now_ms) {
-  storage::WriteBatch batch;
+  storage::WriteBatch& batch = batch_;
   uint64_t counts[static_cast<int>(SampleOutcome::kNum)] = {};
   auto count = [&counts](SampleOutcome o, uint64_t n) { counts[static_cast<int>(o)] += n; };
   std::vector<ForecastSeries*> unpersisted;

@@ -220,8 +220,10 @@ class Shard {
   LabelIndex index_;  // of series_
   int64_t counted_ = 0;  // series_.size() as last added to budget_->used
   uint64_t removals_ = 0;
-  // Apply's inputs of the request's series, kept to reuse the memory.
+  // Apply's inputs of the request's series and its write (empty between
+  // calls: Store::Write clears it), kept to reuse the memory.
   std::vector<InputSeries*> found_;
+  storage::WriteBatch batch_;
 
   boost::asio::io_context io_;
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;

@@ -2,7 +2,8 @@
 // --help, and SIGHUP re-reading the config files -- a bad file keeps the
 // running config and says so in kad_config_last_reload_successful, a good
 // one starts modelling its new entry -- and the web config file (new
-// credentials take effect, the old ones stop working).
+// credentials take effect, the old ones stop working), and malloc's huge
+// pages (asked for unless the operator's GLIBC_TUNABLES says otherwise).
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/wait.h>
@@ -71,6 +72,70 @@ TEST(Operations, HelpListsTheFlagsAndReload) {
   EXPECT_THAT(out, HasSubstr("--log.level"));
   EXPECT_THAT(out, HasSubstr("--storage.retention"));
   EXPECT_THAT(out, HasSubstr("SIGHUP"));
+}
+
+// Whether malloc's heap in the running adapter, started with `tunables` as
+// GLIBC_TUNABLES (none when null), is advised to use huge pages (the "hg"
+// flag of its mapping).
+bool HeapAdvisedHugeInRunningAdapter(const char* tunables) {
+  char dir_template[] = "/tmp/kad_operations_test_XXXXXX";
+  EXPECT_NE(mkdtemp(dir_template), nullptr);
+  const std::string root = dir_template;
+  std::ofstream(root + "/environment.yaml") << kConfig;
+  absl::StatusOr<uint16_t> port = PickFreePort();
+  EXPECT_TRUE(port.ok()) << port.status();
+  const char* before = getenv("GLIBC_TUNABLES");
+  const std::string saved = before == nullptr ? "" : before;
+  if (tunables == nullptr) {
+    unsetenv("GLIBC_TUNABLES");
+  } else {
+    setenv("GLIBC_TUNABLES", tunables, 1);
+  }
+  AdapterProcess adapter(Binary(),
+                         {absl::StrCat("--config.file=", root, "/environment.yaml"),
+                          absl::StrCat("--web.listen-address=127.0.0.1:", port.value_or(0)),
+                          absl::StrCat("--storage.path=", root, "/data")},
+                         root + "/adapter.log");
+  const absl::Status started = adapter.Start();
+  if (before == nullptr) {
+    unsetenv("GLIBC_TUNABLES");
+  } else {
+    setenv("GLIBC_TUNABLES", saved.c_str(), 1);
+  }
+  EXPECT_TRUE(started.ok()) << started;
+  const absl::Status ready = adapter.WaitReady(port.value_or(0));
+  EXPECT_TRUE(ready.ok()) << ready;
+  std::ifstream smaps(absl::StrCat("/proc/", adapter.pid(), "/smaps"));
+  bool in_heap = false;
+  std::string flags;
+  for (std::string line; std::getline(smaps, line);) {
+    if (line.find(" [heap]") != std::string::npos) in_heap = true;
+    if (in_heap && line.rfind("VmFlags:", 0) == 0) {
+      flags = line + " ";
+      break;
+    }
+  }
+  EXPECT_NE(flags, "") << "no [heap] mapping in /proc/" << adapter.pid() << "/smaps";
+  EXPECT_TRUE(adapter.Terminate().ok()) << adapter.LogTail();
+  std::filesystem::remove_all(root);
+  return flags.find(" hg ") != std::string::npos;
+}
+
+TEST(Operations, MallocAsksForHugePagesUnlessTheOperatorSaidOtherwise) {
+#ifdef __SANITIZE_ADDRESS__
+  GTEST_SKIP() << "AddressSanitizer's allocator replaces glibc's malloc";
+#endif
+  // glibc advises huge pages only in the kernel's `madvise` mode (Debian's
+  // default): in `always` every heap has them, in `never` none does.
+  std::ifstream mode_file("/sys/kernel/mm/transparent_hugepage/enabled");
+  std::string mode;
+  std::getline(mode_file, mode);
+  if (mode.find("[madvise]") == std::string::npos) {
+    GTEST_SKIP() << "transparent huge pages are not in madvise mode here: " << mode;
+  }
+  EXPECT_TRUE(HeapAdvisedHugeInRunningAdapter(nullptr));
+  EXPECT_TRUE(HeapAdvisedHugeInRunningAdapter("glibc.malloc.tcache_count=4"));
+  EXPECT_FALSE(HeapAdvisedHugeInRunningAdapter("glibc.malloc.hugetlb=0"));
 }
 
 class SighupTest : public ::testing::Test {
