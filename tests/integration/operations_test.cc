@@ -84,24 +84,24 @@ bool HeapAdvisedHugeInRunningAdapter(const char* tunables) {
   std::ofstream(root + "/environment.yaml") << kConfig;
   absl::StatusOr<uint16_t> port = PickFreePort();
   EXPECT_TRUE(port.ok()) << port.status();
+  // The child inherits this process' environment; ours is put back after.
+  auto set_tunables = [](const char* value) {
+    if (value == nullptr) {
+      unsetenv("GLIBC_TUNABLES");
+    } else {
+      setenv("GLIBC_TUNABLES", value, 1);
+    }
+  };
   const char* before = getenv("GLIBC_TUNABLES");
   const std::string saved = before == nullptr ? "" : before;
-  if (tunables == nullptr) {
-    unsetenv("GLIBC_TUNABLES");
-  } else {
-    setenv("GLIBC_TUNABLES", tunables, 1);
-  }
+  set_tunables(tunables);
   AdapterProcess adapter(Binary(),
                          {absl::StrCat("--config.file=", root, "/environment.yaml"),
                           absl::StrCat("--web.listen-address=127.0.0.1:", port.value_or(0)),
                           absl::StrCat("--storage.path=", root, "/data")},
                          root + "/adapter.log");
   const absl::Status started = adapter.Start();
-  if (before == nullptr) {
-    unsetenv("GLIBC_TUNABLES");
-  } else {
-    setenv("GLIBC_TUNABLES", saved.c_str(), 1);
-  }
+  set_tunables(before == nullptr ? nullptr : saved.c_str());
   EXPECT_TRUE(started.ok()) << started;
   const absl::Status ready = adapter.WaitReady(port.value_or(0));
   EXPECT_TRUE(ready.ok()) << ready;
