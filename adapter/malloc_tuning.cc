@@ -12,6 +12,7 @@ namespace kad::adapter {
 void TuneMalloc() {
   mallopt(M_MMAP_THRESHOLD, 32 << 20);
   mallopt(M_TRIM_THRESHOLD, 64 << 20);
+  mallopt(M_TOP_PAD, 64 << 20);
 }
 
 void ReexecWithHugePages(char** argv) {

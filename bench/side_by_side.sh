@@ -142,8 +142,8 @@ start_receiver() {
   esac
   pid=$!
   pids+=("$pid")
-  local i code
-  for i in $(seq 600); do
+  local code
+  for _ in $(seq 600); do
     code=$(curl -s -o /dev/null -w '%{http_code}' "$ready_url" || true)
     if [ "$name" = decode-only ] && [ "$code" != 000 ]; then return 0; fi
     [ "$code" = 200 ] && return 0
@@ -156,9 +156,9 @@ start_receiver() {
 }
 
 stop_receiver() {
-  local pid=$1 i
+  local pid=$1
   kill -TERM "$pid" 2>/dev/null || true
-  for i in $(seq 300); do
+  for _ in $(seq 300); do
     kill -0 "$pid" 2>/dev/null || break
     sleep 0.1
   done
@@ -176,9 +176,9 @@ rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 # Waits until the receiver stops using CPU (work it deferred past its
 # replies counts too), at most 10 s; prints its CPU ticks then.
 settled_ticks() {
-  local pid=$1 before after i
+  local pid=$1 before after
   before=$(cpu_ticks "$pid")
-  for i in $(seq 20); do
+  for _ in $(seq 20); do
     sleep 0.5
     after=$(cpu_ticks "$pid")
     [ $((after - before)) -le 2 ] && break

@@ -15,6 +15,7 @@
 #include <fstream>
 #include <functional>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -74,10 +75,16 @@ TEST(Operations, HelpListsTheFlagsAndReload) {
   EXPECT_THAT(out, HasSubstr("SIGHUP"));
 }
 
-// Whether malloc's heap in the running adapter, started with `tunables` as
-// GLIBC_TUNABLES (none when null), is advised to use huge pages (the "hg"
-// flag of its mapping).
-bool HeapAdvisedHugeInRunningAdapter(const char* tunables) {
+// Which of malloc's heaps in the running adapter, started with `tunables`
+// as GLIBC_TUNABLES (none when null), are advised to use huge pages (the
+// "hg" flag of their mappings).
+struct HugePageAdvice {
+  bool main_heap = false;
+  // Threads' heaps: anonymous, writable, the whole 64 MiB glibc reserves.
+  int thread_heaps = 0;
+};
+
+HugePageAdvice HugePageAdviceInRunningAdapter(const char* tunables) {
   char dir_template[] = "/tmp/kad_operations_test_XXXXXX";
   EXPECT_NE(mkdtemp(dir_template), nullptr);
   const std::string root = dir_template;
@@ -105,20 +112,39 @@ bool HeapAdvisedHugeInRunningAdapter(const char* tunables) {
   EXPECT_TRUE(started.ok()) << started;
   const absl::Status ready = adapter.WaitReady(port.value_or(0));
   EXPECT_TRUE(ready.ok()) << ready;
+  // Each mapping is a line "start-end perms offset device inode [name]",
+  // then its fields ("Name: value"), VmFlags last.
   std::ifstream smaps(absl::StrCat("/proc/", adapter.pid(), "/smaps"));
-  bool in_heap = false;
-  std::string flags;
+  HugePageAdvice advice;
+  bool seen_main_heap = false;
+  std::string perms, name;
+  int64_t size_kib = 0;
   for (std::string line; std::getline(smaps, line);) {
-    if (line.find(" [heap]") != std::string::npos) in_heap = true;
-    if (in_heap && line.rfind("VmFlags:", 0) == 0) {
-      flags = line + " ";
-      break;
+    std::istringstream fields(line);
+    std::string key;
+    fields >> key;
+    if (key == "Size:") {
+      fields >> size_kib;
+    } else if (key == "VmFlags:") {
+      bool huge = false;
+      for (std::string flag; fields >> flag;) huge = huge || flag == "hg";
+      if (name == "[heap]") {
+        seen_main_heap = true;
+        advice.main_heap = huge;
+      } else if (name.empty() && perms == "rw-p" && size_kib == 64 * 1024 && huge) {
+        ++advice.thread_heaps;
+      }
+    } else if (!key.empty() && key.back() != ':') {
+      std::string offset, device, inode;
+      fields >> perms >> offset >> device >> inode;
+      name.clear();
+      fields >> name;
     }
   }
-  EXPECT_NE(flags, "") << "no [heap] mapping in /proc/" << adapter.pid() << "/smaps";
+  EXPECT_TRUE(seen_main_heap) << "no [heap] mapping in /proc/" << adapter.pid() << "/smaps";
   EXPECT_TRUE(adapter.Terminate().ok()) << adapter.LogTail();
   std::filesystem::remove_all(root);
-  return flags.find(" hg ") != std::string::npos;
+  return advice;
 }
 
 TEST(Operations, MallocAsksForHugePagesUnlessTheOperatorSaidOtherwise) {
@@ -133,9 +159,16 @@ TEST(Operations, MallocAsksForHugePagesUnlessTheOperatorSaidOtherwise) {
   if (mode.find("[madvise]") == std::string::npos) {
     GTEST_SKIP() << "transparent huge pages are not in madvise mode here: " << mode;
   }
-  EXPECT_TRUE(HeapAdvisedHugeInRunningAdapter(nullptr));
-  EXPECT_TRUE(HeapAdvisedHugeInRunningAdapter("glibc.malloc.tcache_count=4"));
-  EXPECT_FALSE(HeapAdvisedHugeInRunningAdapter("glibc.malloc.hugetlb=0"));
+  const HugePageAdvice unset = HugePageAdviceInRunningAdapter(nullptr);
+  EXPECT_TRUE(unset.main_heap);
+  // The shard threads' heaps at least.
+  EXPECT_GE(unset.thread_heaps, 2);
+  const HugePageAdvice other = HugePageAdviceInRunningAdapter("glibc.malloc.tcache_count=4");
+  EXPECT_TRUE(other.main_heap);
+  EXPECT_GE(other.thread_heaps, 2);
+  const HugePageAdvice off = HugePageAdviceInRunningAdapter("glibc.malloc.hugetlb=0");
+  EXPECT_FALSE(off.main_heap);
+  EXPECT_EQ(off.thread_heaps, 0);
 }
 
 class SighupTest : public ::testing::Test {
