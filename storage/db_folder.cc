@@ -57,4 +57,14 @@ absl::StatusOr<FolderContent> InspectFolder(const std::string& path) {
   return FolderContent::kNothing;
 }
 
+absl::Status CreateFolder(const std::string& path) {
+  std::error_code ec;
+  std::filesystem::create_directories(path, ec);
+  if (ec) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot create storage path ", path, ": ", ec.message()));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace kad::storage

@@ -6,6 +6,7 @@
 
 #include <string>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 
 namespace kad::storage {
@@ -21,5 +22,10 @@ enum class FolderContent {
 // FailedPrecondition when `path` is a file or a folder with other content;
 // Unavailable when it cannot be read.
 absl::StatusOr<FolderContent> InspectFolder(const std::string& path);
+
+// Creates `path` and the folders above it that are missing (RocksDB, left
+// to it, logs an error about the folder it cannot list first); Unavailable
+// with the reason when it cannot.
+absl::Status CreateFolder(const std::string& path);
 
 }  // namespace kad::storage

@@ -1123,6 +1123,9 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) 
   const std::string& path = options.path;
   absl::StatusOr<FolderContent> content = InspectFolder(path);
   if (!content.ok()) return content.status();
+  if (*content == FolderContent::kNothing) {
+    if (absl::Status made = CreateFolder(path); !made.ok()) return made;
+  }
 
   const rocksdb::DBOptions db_options = MakeDbOptions(options);
   std::vector<std::string> existing = {rocksdb::kDefaultColumnFamilyName};

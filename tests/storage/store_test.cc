@@ -646,6 +646,15 @@ TEST(StoreOpen, CreatesMissingFoldersAndAcceptsAFreshVolumeRoot) {
   EXPECT_NE(OpenOrDie(OptionsFor(dir.Sub("volume"))), nullptr);
 }
 
+TEST(StoreOpen, CreatingTheDatabaseInAMissingFolderLogsNothing) {
+  TempDir dir;
+  std::vector<std::string> lines;
+  StoreOptions options = OptionsFor(dir.Sub("new/deeper"));
+  options.log = [&lines](std::string_view line) { lines.emplace_back(line); };
+  EXPECT_NE(OpenOrDie(options), nullptr);
+  EXPECT_TRUE(lines.empty()) << lines.front();
+}
+
 TEST(StoreOpen, AdoptsAnEmptyRocksDbLeftByAnInterruptedCreation) {
   TempDir dir;
   {
