@@ -1,5 +1,6 @@
 #include "adapter/malloc_tuning.h"
 
+#include <limits.h>
 #include <malloc.h>
 #include <unistd.h>
 
@@ -21,12 +22,18 @@ void ReexecWithHugePages(char** argv) {
   const bool had = current != nullptr;
   const std::string before = had ? current : "";
   if (before.find(kTunable) != std::string::npos) return;
+  // The binary's own path, not /proc/self/exe: the process is named after
+  // the file run (ps, top, pgrep, killall), and would be called "exe".
+  char self[PATH_MAX];
+  const ssize_t length = readlink("/proc/self/exe", self, sizeof(self) - 1);
+  if (length <= 0) return;
+  self[length] = '\0';
   std::string tunables = before;
   if (!tunables.empty()) tunables += ':';
   tunables += kTunable;
   tunables += "=1";
   if (setenv("GLIBC_TUNABLES", tunables.c_str(), /*overwrite=*/1) != 0) return;
-  execv("/proc/self/exe", argv);
+  execv(self, argv);
   // Not reached unless the exec failed: carry on without the tunable.
   if (had) {
     setenv("GLIBC_TUNABLES", before.c_str(), /*overwrite=*/1);

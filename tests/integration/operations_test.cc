@@ -75,16 +75,17 @@ TEST(Operations, HelpListsTheFlagsAndReload) {
   EXPECT_THAT(out, HasSubstr("SIGHUP"));
 }
 
-// Which of malloc's heaps in the running adapter, started with `tunables`
-// as GLIBC_TUNABLES (none when null), are advised to use huge pages (the
-// "hg" flag of their mappings).
-struct HugePageAdvice {
-  bool main_heap = false;
+// What the running adapter, started with `tunables` as GLIBC_TUNABLES (none
+// when null), looks like from /proc: its name, and which of malloc's heaps
+// are advised to use huge pages (the "hg" flag of their mappings).
+struct RunningAdapter {
+  std::string name;
+  bool main_heap_huge = false;
   // Threads' heaps: anonymous, writable, the whole 64 MiB glibc reserves.
-  int thread_heaps = 0;
+  int thread_heaps_huge = 0;
 };
 
-HugePageAdvice HugePageAdviceInRunningAdapter(const char* tunables) {
+RunningAdapter InspectRunningAdapter(const char* tunables) {
   char dir_template[] = "/tmp/kad_operations_test_XXXXXX";
   EXPECT_NE(mkdtemp(dir_template), nullptr);
   const std::string root = dir_template;
@@ -115,7 +116,8 @@ HugePageAdvice HugePageAdviceInRunningAdapter(const char* tunables) {
   // Each mapping is a line "start-end perms offset device inode [name]",
   // then its fields ("Name: value"), VmFlags last.
   std::ifstream smaps(absl::StrCat("/proc/", adapter.pid(), "/smaps"));
-  HugePageAdvice advice;
+  RunningAdapter seen;
+  std::getline(std::ifstream(absl::StrCat("/proc/", adapter.pid(), "/comm")), seen.name);
   bool seen_main_heap = false;
   std::string perms, name;
   int64_t size_kib = 0;
@@ -130,9 +132,9 @@ HugePageAdvice HugePageAdviceInRunningAdapter(const char* tunables) {
       for (std::string flag; fields >> flag;) huge = huge || flag == "hg";
       if (name == "[heap]") {
         seen_main_heap = true;
-        advice.main_heap = huge;
+        seen.main_heap_huge = huge;
       } else if (name.empty() && perms == "rw-p" && size_kib == 64 * 1024 && huge) {
-        ++advice.thread_heaps;
+        ++seen.thread_heaps_huge;
       }
     } else if (!key.empty() && key.back() != ':') {
       std::string offset, device, inode;
@@ -144,7 +146,7 @@ HugePageAdvice HugePageAdviceInRunningAdapter(const char* tunables) {
   EXPECT_TRUE(seen_main_heap) << "no [heap] mapping in /proc/" << adapter.pid() << "/smaps";
   EXPECT_TRUE(adapter.Terminate().ok()) << adapter.LogTail();
   std::filesystem::remove_all(root);
-  return advice;
+  return seen;
 }
 
 TEST(Operations, MallocAsksForHugePagesUnlessTheOperatorSaidOtherwise) {
@@ -159,16 +161,24 @@ TEST(Operations, MallocAsksForHugePagesUnlessTheOperatorSaidOtherwise) {
   if (mode.find("[madvise]") == std::string::npos) {
     GTEST_SKIP() << "transparent huge pages are not in madvise mode here: " << mode;
   }
-  const HugePageAdvice unset = HugePageAdviceInRunningAdapter(nullptr);
-  EXPECT_TRUE(unset.main_heap);
+  const RunningAdapter unset = InspectRunningAdapter(nullptr);
+  EXPECT_TRUE(unset.main_heap_huge);
   // The shard threads' heaps at least.
-  EXPECT_GE(unset.thread_heaps, 2);
-  const HugePageAdvice other = HugePageAdviceInRunningAdapter("glibc.malloc.tcache_count=4");
-  EXPECT_TRUE(other.main_heap);
-  EXPECT_GE(other.thread_heaps, 2);
-  const HugePageAdvice off = HugePageAdviceInRunningAdapter("glibc.malloc.hugetlb=0");
-  EXPECT_FALSE(off.main_heap);
-  EXPECT_EQ(off.thread_heaps, 0);
+  EXPECT_GE(unset.thread_heaps_huge, 2);
+  const RunningAdapter other = InspectRunningAdapter("glibc.malloc.tcache_count=4");
+  EXPECT_TRUE(other.main_heap_huge);
+  EXPECT_GE(other.thread_heaps_huge, 2);
+  const RunningAdapter off = InspectRunningAdapter("glibc.malloc.hugetlb=0");
+  EXPECT_FALSE(off.main_heap_huge);
+  EXPECT_EQ(off.thread_heaps_huge, 0);
+}
+
+TEST(Operations, RunningItselfAgainKeepsTheProcessName) {
+  // The kernel names a process after the file it runs, cut to 15 bytes.
+  const std::string expected = std::filesystem::path(Binary()).filename().string().substr(0, 15);
+  // Run again for the huge-page tunable, and not.
+  EXPECT_EQ(InspectRunningAdapter(nullptr).name, expected);
+  EXPECT_EQ(InspectRunningAdapter("glibc.malloc.hugetlb=0").name, expected);
 }
 
 class SighupTest : public ::testing::Test {
