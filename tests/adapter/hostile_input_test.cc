@@ -23,10 +23,12 @@
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <limits>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/numbers.h"
@@ -580,6 +582,47 @@ TEST(HostileInput, HeadersOverTheLimitAreRefused) {
     EXPECT_TRUE(got.closed);
   }
   ExpectStillServing(port);
+}
+
+TEST(HostileInput, BodiesArrivingInPiecesAndChunkedOnOneConnectionAreEachServedWhole) {
+  InProcessAdapter adapter;
+  const uint16_t port = adapter.port();
+  const double modelled = Metric(port, "kad_samples_modelled_total");
+  // Labels snappy cannot shrink much: the body is larger than one read.
+  constexpr int kSeries = 3000;
+  WriteRequestBuilder big;
+  for (int i = 0; i < kSeries; ++i) {
+    big.Add(NodeLoad(absl::StrCat(std::hash<int>{}(i)*0x9e3779b97f4a7c15ULL, "-",
+                                  std::hash<int>{}(i + kSeries) * 0xc2b2ae3d27d4eb4fULL)),
+            kT0, i);
+  }
+  const std::string body = Snappy(big.request().SerializeAsString());
+  ASSERT_GT(body.size(), size_t{100} << 10);
+  WriteRequestBuilder small;
+  small.Add(NodeLoad("chunked"), kT0, 1);
+  const std::string small_body = Snappy(small.request().SerializeAsString());
+
+  RawConnection c(port);
+  ASSERT_TRUE(c.connected());
+  // The head, a few bytes of the body, most of it, then the rest, with
+  // pauses the server reads in between.
+  ASSERT_TRUE(c.Send(WriteHead(absl::StrCat("Content-Length: ", body.size(), "\r\n"))));
+  const size_t cuts[] = {0, 100, 70'000, body.size()};
+  for (size_t i = 0; i + 1 < std::size(cuts); ++i) {
+    ASSERT_TRUE(c.Send(std::string_view(body).substr(cuts[i], cuts[i + 1] - cuts[i])));
+    std::this_thread::sleep_for(milliseconds(50));
+  }
+  // Then a chunked request on the same connection, the last one.
+  ASSERT_TRUE(
+      c.Send(absl::StrCat(WriteHead("Transfer-Encoding: chunked\r\nConnection: close\r\n"),
+                          absl::Hex(small_body.size()), "\r\n", small_body, "\r\n0\r\n\r\n")));
+  const RawConnection::Received got = c.ReadUntilClosed(Clock::now() + seconds(10));
+  EXPECT_TRUE(got.closed);
+  const size_t second = got.bytes.find("HTTP/1.1", 1);
+  ASSERT_NE(second, std::string::npos) << got.bytes.substr(0, 300);
+  EXPECT_EQ(StatusOf(got.bytes), 204) << got.bytes.substr(0, 300);
+  EXPECT_EQ(StatusOf(std::string_view(got.bytes).substr(second)), 204) << got.bytes.substr(second);
+  EXPECT_EQ(Metric(port, "kad_samples_modelled_total"), modelled + kSeries + 1);
 }
 
 TEST(HostileInput, ClientSendingOneByteASecondIsCutOffAtTheReadTimeout) {
