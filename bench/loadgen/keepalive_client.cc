@@ -57,6 +57,10 @@ absl::StatusOr<HttpReply> KeepAliveClient::Post(std::string_view target, const H
     connection_->socket.connect(endpoint, ec);
     if (ec) return fail("cannot connect to");
     connection_->socket.set_option(tcp::no_delay(true), ec);
+    // beast reads as much as the buffer has room for (512 bytes at the
+    // least, 64 KiB at the most): a remote-read answer of megabytes took
+    // thousands of reads, timed as part of every peer's latency.
+    connection_->buffer.reserve(size_t{1} << 16);
   }
 
   http::request<http::span_body<const char>> request{
