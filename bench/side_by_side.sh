@@ -30,8 +30,8 @@ duration=30s
 connections=2
 batch=2000
 labels=6
-max_rate=4e6  # samples/s the pre-encoded requests must last --duration for
-max_ring_mib=3072
+max_rate=6e6  # samples/s the pre-encoded requests must last --duration for
+max_ring_mib=5120
 repo=$(cd "$(dirname "$0")/.." && pwd)
 build_dir="$repo/build-bench"
 
