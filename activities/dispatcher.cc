@@ -1,12 +1,22 @@
 #include "activities/dispatcher.h"
 
+#include <pthread.h>
+
 #include <algorithm>
+#include <cstdio>
 #include <utility>
 
 namespace kad::activities {
 namespace {
 
 int ActivityCap(const ActivitySpec& spec) { return std::max(1, spec.max_concurrent); }
+
+// As `ps -T` and `top -H` show the worker (the kernel keeps 15 bytes).
+void NameWorker(int i) {
+  char name[16];
+  std::snprintf(name, sizeof(name), "kad-activity-%d", i);
+  pthread_setname_np(pthread_self(), name);
+}
 
 }  // namespace
 
@@ -15,7 +25,12 @@ Dispatcher::Dispatcher(const DispatcherOptions& options, DispatcherHooks hooks)
   // One worker per allowed run: the global cap holds by construction.
   const int workers = std::max(1, options_.max_concurrent);
   workers_.reserve(workers);
-  for (int i = 0; i < workers; ++i) workers_.emplace_back([this] { Work(); });
+  for (int i = 0; i < workers; ++i) {
+    workers_.emplace_back([this, i] {
+      NameWorker(i);
+      Work();
+    });
+  }
 }
 
 Dispatcher::~Dispatcher() {

@@ -11,6 +11,7 @@
 #include "adapter/remote_read.h"
 #include "adapter/remote_write.h"
 #include "adapter/selector.h"
+#include "adapter/thread_name.h"
 #include "boost/asio/post.hpp"
 
 namespace kad::adapter {
@@ -109,7 +110,9 @@ Api::Api(const ApiOptions& options, Engine* engine, const storage::Store* store,
       activities_(activities),
       log_(log),
       reloader_(reloader),
-      workers_(options.workers) {}
+      workers_(options.workers) {
+  NamePoolThreads(workers_, options.workers, "kad-worker");
+}
 
 Api::~Api() { workers_.join(); }
 

@@ -17,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "adapter/absl_view.h"
+#include "adapter/thread_name.h"
 #include "proto/label_fields.h"
 
 namespace kad::adapter {
@@ -30,7 +31,12 @@ constexpr size_t kMaxCounterFamilies = 100'000;
 // waits for all of them: for start-up work, before the shards run.
 void RunOnThreads(size_t n, const std::function<void(size_t)>& fn) {
   std::vector<std::thread> threads;
-  for (size_t i = 1; i < n; ++i) threads.emplace_back(fn, i);
+  for (size_t i = 1; i < n; ++i) {
+    threads.emplace_back([&fn, i] {
+      NameThisThread(absl::StrCat("kad-adopt-", i));
+      fn(i);
+    });
+  }
   fn(0);
   for (std::thread& t : threads) t.join();
 }
@@ -230,7 +236,12 @@ absl::Status Engine::Restore(const Config& config,
     b->made.resize(b->filled);
     b->counts.assign(workers, RestoreCounts{});
     b->status.assign(workers, absl::OkStatus());
-    for (size_t w = 0; w < workers; ++w) running.emplace_back([&work, b, w] { work(*b, w); });
+    for (size_t w = 0; w < workers; ++w) {
+      running.emplace_back([&work, b, w] {
+        NameThisThread(absl::StrCat("kad-restore-", w));
+        work(*b, w);
+      });
+    }
     in_work = b;
   };
   absl::Status status =
@@ -342,7 +353,10 @@ absl::Status Engine::Reload(std::shared_ptr<const Config> config) {
 }
 
 void Engine::Start() {
-  for (auto& shard : shards_) shard->Start();
+  for (size_t i = 0; i < shards_.size(); ++i) {
+    shards_[i]->Start();
+    shards_[i]->Post([i] { NameThisThread(absl::StrCat("kad-shard-", i)); });
+  }
 }
 
 void Engine::Stop() {

@@ -8,6 +8,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "adapter/absl_view.h"
+#include "adapter/thread_name.h"
 #include "adapter/web_config.h"
 #include "boost/asio/ip/v6_only.hpp"
 #include "boost/asio/post.hpp"
@@ -41,7 +42,9 @@ struct WebSecurity {
 // gets 503s instead of growing memory.
 class PasswordCheckQueue {
  public:
-  explicit PasswordCheckQueue(int max_queued) : max_queued_(max_queued) {}
+  explicit PasswordCheckQueue(int max_queued) : max_queued_(max_queued) {
+    NamePoolThreads(pool_, 1, "kad-password");
+  }
 
   // False when max_queued checks already wait.
   template <class Check>
@@ -336,7 +339,12 @@ absl::Status HttpServer::Start() {
   }
   port_ = acceptor_.local_endpoint().port();
   Accept();
-  for (int i = 0; i < options_.threads; ++i) threads_.emplace_back([this] { io_.run(); });
+  for (int i = 0; i < options_.threads; ++i) {
+    threads_.emplace_back([this, i] {
+      NameThisThread(absl::StrCat("kad-http-", i));
+      io_.run();
+    });
+  }
   return absl::OkStatus();
 }
 

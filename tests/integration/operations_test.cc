@@ -3,11 +3,13 @@
 // running config and says so in kad_config_last_reload_successful, a good
 // one starts modelling its new entry -- and the web config file (new
 // credentials take effect, the old ones stop working), and malloc's huge
-// pages (asked for unless the operator's GLIBC_TUNABLES says otherwise).
+// pages (asked for unless the operator's GLIBC_TUNABLES says otherwise), and
+// the names of its threads.
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstdio>
@@ -20,7 +22,9 @@
 #include <thread>
 #include <vector>
 
+#include "absl/algorithm/container.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/support/http_client.h"
@@ -31,6 +35,7 @@ namespace kad::testing {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::IsSupersetOf;
 using ::testing::StartsWith;
 
 constexpr int64_t kT0 = 1767225600000;  // 2026-01-01T00:00:00Z
@@ -85,7 +90,22 @@ struct RunningAdapter {
   bool main_heap_huge = false;
   // Threads' heaps: anonymous, writable, the whole 64 MiB glibc reserves.
   int thread_heaps_huge = 0;
+  // Its threads' names (/proc/<pid>/task/<tid>/comm), sorted.
+  std::vector<std::string> threads;
 };
+
+// The names of process pid's threads, sorted.
+std::vector<std::string> ThreadNames(pid_t pid) {
+  std::vector<std::string> names;
+  for (const auto& task :
+       std::filesystem::directory_iterator(absl::StrCat("/proc/", pid, "/task"))) {
+    std::string name;
+    std::getline(std::ifstream(task.path() / "comm"), name);
+    names.push_back(name);
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
 
 RunningAdapter InspectRunningAdapter(const char* tunables) {
   char dir_template[] = "/tmp/kad_operations_test_XXXXXX";
@@ -120,6 +140,13 @@ RunningAdapter InspectRunningAdapter(const char* tunables) {
   std::ifstream smaps(absl::StrCat("/proc/", adapter.pid(), "/smaps"));
   RunningAdapter seen;
   std::getline(std::ifstream(absl::StrCat("/proc/", adapter.pid(), "/comm")), seen.name);
+  // A shard names its thread with its first task, maybe after /-/ready
+  // answered: waits (at most 2 s) for the last one.
+  for (int i = 0; i < 100; ++i) {
+    seen.threads = ThreadNames(adapter.pid());
+    if (absl::c_linear_search(seen.threads, "kad-shard-1")) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
   std::string perms, name;
   int64_t size_kib = 0;
   for (std::string line; std::getline(smaps, line);) {
@@ -173,6 +200,24 @@ TEST(Operations, MallocAsksForHugePagesUnlessTheOperatorSaidOtherwise) {
   ASSERT_TRUE(off.has_main_heap);
   EXPECT_FALSE(off.main_heap_huge);
   EXPECT_EQ(off.thread_heaps_huge, 0);
+}
+
+TEST(Operations, ThreadsAreNamedForWhatTheyDo) {
+  // Defaults: one network thread, two shards, two workers (reads, metrics),
+  // four activity workers; RocksDB names its own. The main thread keeps the
+  // process' name.
+  const RunningAdapter running = InspectRunningAdapter(nullptr);
+  const std::vector<std::string> expected = {"kad-http-0",     "kad-shard-0",  "kad-shard-1",
+                                             "kad-worker-0",   "kad-worker-1", "kad-activity-0",
+                                             "kad-activity-3", "rocksdb:low",  running.name};
+  EXPECT_THAT(running.threads, IsSupersetOf(expected)) << absl::StrJoin(running.threads, ", ");
+  // Each of the adapter's names is one thread's.
+  EXPECT_EQ(std::adjacent_find(running.threads.begin(), running.threads.end(),
+                               [](const std::string& a, const std::string& b) {
+                                 return a == b && a.starts_with("kad-");
+                               }),
+            running.threads.end())
+      << absl::StrJoin(running.threads, ", ");
 }
 
 TEST(Operations, RunningItselfAgainKeepsTheProcessName) {
