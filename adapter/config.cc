@@ -39,9 +39,12 @@ constexpr absl::string_view kVersion = "v1alpha";
 constexpr absl::string_view kDefaultEvent = "onRetrain";
 constexpr absl::string_view kEvents[] = {"onRetrain", "onAnomalyChangeStatus"};
 
-constexpr absl::string_view kTopKeys[] = {"version",          "prometheus_metric_list",
-                                          "retrain_scheduling_seconds", "forecast_horizon",
-                                          "series_ttl",       "activities"};
+constexpr absl::string_view kTopKeys[] = {"version",
+                                          "prometheus_metric_list",
+                                          "retrain_scheduling_seconds",
+                                          "forecast_horizon",
+                                          "series_ttl",
+                                          "activities"};
 constexpr absl::string_view kActivitiesFileKeys[] = {"version", "activities"};
 constexpr absl::string_view kMetricKeys[] = {"metric_query", "predicted_metric_name", "events",
                                              "models", "forecast_horizon"};

@@ -661,7 +661,8 @@ absl::Status Engine::ReadPoints(const ReadQuery& query, const ReadFormat& format
         });
     if (!status.ok()) return status;
     if (damaged) {
-      return absl::DataLossError(absl::StrCat("forecast points of series ", matches[current].series->id,
+      return absl::DataLossError(absl::StrCat("forecast points of series ",
+                                              matches[current].series->id,
                                               " do not decode; the database is damaged"));
     }
   }

@@ -5,8 +5,8 @@
 #include <memory>
 
 #include "absl/strings/str_cat.h"
-#include "adapter/activity_engine.h"
 #include "adapter/absl_view.h"
+#include "adapter/activity_engine.h"
 #include "adapter/api.h"
 #include "adapter/clock.h"
 #include "adapter/config.h"
@@ -71,7 +71,9 @@ int Run(int argc, char** argv) {
   store_options.path = flags->storage_path;
   store_options.retention_ms = flags->retention_ms;
   store_options.sync_writes = flags->sync_writes;
-  store_options.log = [&log](std::string_view line) { log.Warn("rocksdb", {{"msg", AbslView(line)}}); };
+  store_options.log = [&log](std::string_view line) {
+    log.Warn("rocksdb", {{"msg", AbslView(line)}});
+  };
   absl::StatusOr<std::unique_ptr<kad::storage::Store>> store =
       kad::storage::Store::Open(store_options);
   if (!store.ok()) return Fail(log, "cannot open storage", store.status());

@@ -10,7 +10,6 @@ namespace {
 
 namespace http = boost::beast::http;
 
-
 absl::StatusOr<MatchType> MatchTypeOf(prometheus::LabelMatcher::Type type) {
   switch (type) {
     case prometheus::LabelMatcher::EQ:

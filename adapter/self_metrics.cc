@@ -8,8 +8,8 @@
 namespace kad::adapter {
 namespace {
 
-constexpr const char* kRejectReasons[] = {nullptr,          "not_selected",    "out_of_order",
-                                          "duplicate",      "non_finite",      "stale_marker",
+constexpr const char* kRejectReasons[] = {nullptr,          "not_selected",     "out_of_order",
+                                          "duplicate",      "non_finite",       "stale_marker",
                                           "invalid_labels", "native_histogram", "series_limit"};
 static_assert(std::size(kRejectReasons) == static_cast<size_t>(SampleOutcome::kNum));
 

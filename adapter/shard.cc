@@ -35,8 +35,8 @@ void AppendEscaped(std::string* out, std::string_view v) {
 
 Shard::Shard(std::shared_ptr<const Config> config, const ShardOptions& options,
              storage::Store* store, SelfMetrics* metrics, ActivityEngine* activities,
-             std::atomic<uint64_t>* next_id, const CounterFamilies* counters,
-             SeriesBudget* budget, const Clock* clock)
+             std::atomic<uint64_t>* next_id, const CounterFamilies* counters, SeriesBudget* budget,
+             const Clock* clock)
     : config_(std::move(config)),
       options_(options),
       store_(store),

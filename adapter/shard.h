@@ -217,7 +217,7 @@ class Shard {
   using InputChain = absl::InlinedVector<std::unique_ptr<InputSeries>, 1>;
   absl::flat_hash_map<uint64_t, InputChain> inputs_;
   std::vector<std::unique_ptr<ForecastSeries>> series_;
-  LabelIndex index_;  // of series_
+  LabelIndex index_;     // of series_
   int64_t counted_ = 0;  // series_.size() as last added to budget_->used
   uint64_t removals_ = 0;
   // Apply's inputs of the request's series and its write (empty between

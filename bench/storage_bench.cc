@@ -132,8 +132,9 @@ double ProcessCpuSeconds() {
 // Points per second as items, and its inverse as ns_per_point.
 void ReportPoints(benchmark::State& state, int64_t points) {
   state.SetItemsProcessed(points);
-  state.counters["ns_per_point"] = benchmark::Counter(
-      static_cast<double>(points) * 1e-9, benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+  state.counters["ns_per_point"] =
+      benchmark::Counter(static_cast<double>(points) * 1e-9,
+                         benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
 
 void BM_WritePoints(benchmark::State& state) {
@@ -215,16 +216,19 @@ BENCHMARK(BM_Scan1000SeriesHour)->Unit(benchmark::kMillisecond);
 void BM_ScanChunks1000SeriesHour(benchmark::State& state) {
   Store& store = *FilledStore().store;
   std::vector<ChunkScan> scans;
-  for (uint64_t id = 0; id < 1000; ++id) scans.push_back({.id = id, .start_ms = 0, .end_ms = INT64_MAX});
+  for (uint64_t id = 0; id < 1000; ++id)
+    scans.push_back({.id = id, .start_ms = 0, .end_ms = INT64_MAX});
   int64_t points = 0;
   double sum = 0;
   for (auto _ : state) {
-    absl::Status s = store.ScanChunks(scans, ColumnBit(Column::kYhat), [&](size_t, const ChunkSet& set) {
-      for (XorChunkDecoder in(set.chunks[static_cast<int>(Column::kYhat)]); in.Next(); ++points) {
-        sum += in.v();
-      }
-      return true;
-    });
+    absl::Status s =
+        store.ScanChunks(scans, ColumnBit(Column::kYhat), [&](size_t, const ChunkSet& set) {
+          for (XorChunkDecoder in(set.chunks[static_cast<int>(Column::kYhat)]); in.Next();
+               ++points) {
+            sum += in.v();
+          }
+          return true;
+        });
     if (!s.ok()) std::abort();
   }
   benchmark::DoNotOptimize(sum);

@@ -77,8 +77,8 @@ uint64_t CombinedOptions::Fingerprint() const {
   });
 }
 
-absl::StatusOr<ModelFactory> MakeCombinedFactory(const CombinedOptions& options,
-                                                 std::shared_ptr<const DetectionOptions> detection) {
+absl::StatusOr<ModelFactory> MakeCombinedFactory(
+    const CombinedOptions& options, std::shared_ptr<const DetectionOptions> detection) {
   if (absl::Status s = options.Validate(); !s.ok()) return s;
   if (absl::Status s = detection->Validate(); !s.ok()) return s;
   auto shared = std::make_shared<const CombinedOptions>(options);
@@ -115,8 +115,8 @@ Combined::TimeOfDay Combined::At(int64_t t_ms) const {
   day.range = hours_.Around(t_ms);
   if (!day.range.has_value()) return day;
   day.profile = profile_.At(t_ms);
-  day.wild_hour = day.profile.has_value() &&
-                  day.profile->deviation > kWildHourRatio * profile_.MeanDeviation();
+  day.wild_hour =
+      day.profile.has_value() && day.profile->deviation > kWildHourRatio * profile_.MeanDeviation();
   return day;
 }
 
@@ -180,14 +180,12 @@ Forecast Combined::Publish(const TimeOfDay& day, const Forecast& level) const {
     lower = yhat - kQuietWidening * (yhat - lower);
     upper = yhat + kQuietWidening * (upper - yhat);
   }
-  const double min_dev = std::max(
-      {detection_->min_dev_abs, detection_->min_dev_relative * std::abs(yhat), floor});
+  const double min_dev =
+      std::max({detection_->min_dev_abs, detection_->min_dev_relative * std::abs(yhat), floor});
   return Forecast{yhat, std::min(lower, yhat - min_dev), std::max(upper, yhat + min_dev)};
 }
 
-Forecast Combined::Predict(int64_t t_ms) const {
-  return Publish(At(t_ms), level_.Predict(t_ms));
-}
+Forecast Combined::Predict(int64_t t_ms) const { return Publish(At(t_ms), level_.Predict(t_ms)); }
 
 Verdict Combined::Observe(int64_t t_ms, double value) {
   const Verdict level = level_.Observe(t_ms, value);

@@ -14,7 +14,8 @@ constexpr uint8_t kFormatVersion = 1;
 static_assert(HourlyRange::kHours == 24, "HourOfDay() numbers the hours of the day");
 
 absl::Status Rejected(std::string_view why) {
-  return absl::InvalidArgumentError(absl::StrCat("hourly range state rejected: ", std::string(why)));
+  return absl::InvalidArgumentError(
+      absl::StrCat("hourly range state rejected: ", std::string(why)));
 }
 
 }  // namespace

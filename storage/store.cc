@@ -619,10 +619,9 @@ struct Store::Impl {
     std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(read, handles[kBlocks]));
     it->SeekForPrev(EncodePointKey(s->id, kMaxTime));
     if (!it->status().ok()) return FromRocks(it->status(), "cannot read forecast blocks");
-    const std::optional<int64_t> end =
-        it->Valid() && it->key().starts_with(EncodeIdKey(s->id))
-            ? DecodePointKeyTime(View(it->key()))
-            : std::nullopt;
+    const std::optional<int64_t> end = it->Valid() && it->key().starts_with(EncodeIdKey(s->id))
+                                           ? DecodePointKeyTime(View(it->key()))
+                                           : std::nullopt;
     s->sealed_state = end.has_value() ? SealedEnd::kKnown : SealedEnd::kNone;
     s->sealed_end = end.value_or(0);
     return absl::OkStatus();
@@ -639,8 +638,8 @@ struct Store::Impl {
     t.seal = true;
     log.Reset(s->id);
     const int64_t cut = cutoff->Get();
-    const bool after_sealed = s->sealed_state == SealedEnd::kNone ||
-                              s->block.first_timestamp() > s->sealed_end;
+    const bool after_sealed =
+        s->sealed_state == SealedEnd::kNone || s->block.first_timestamp() > s->sealed_end;
     if (after_sealed && s->block.first_timestamp() >= cut) {
       // The common case: the block goes to disk as it is.
       t.new_state = SealedEnd::kKnown;
@@ -695,11 +694,10 @@ struct Store::Impl {
       merged.insert(merged.end(), sealed.begin() + static_cast<ptrdiff_t>(i), sealed.end());
       points = std::move(merged);
     }
-    points.erase(points.begin(),
-                 std::lower_bound(points.begin(), points.end(), cut,
-                                  [](const ForecastPoint& a, int64_t c) {
-                                    return a.timestamp_ms < c;
-                                  }));
+    points.erase(points.begin(), std::lower_bound(points.begin(), points.end(), cut,
+                                                  [](const ForecastPoint& a, int64_t c) {
+                                                    return a.timestamp_ms < c;
+                                                  }));
     if (points.empty()) {
       // Everything expired; what is left on disk (if anything) is older.
       t.new_state = after_sealed ? s->sealed_state : SealedEnd::kUnknown;
@@ -713,9 +711,8 @@ struct Store::Impl {
       const std::vector<ForecastPoint> part(
           points.begin() + static_cast<ptrdiff_t>(from),
           points.begin() + static_cast<ptrdiff_t>(std::min(points.size(), from + chunk)));
-      rocksdb::Status st = write->Put(handles[kBlocks],
-                                      EncodePointKey(s->id, part.back().timestamp_ms),
-                                      EncodeBlock(part));
+      rocksdb::Status st = write->Put(
+          handles[kBlocks], EncodePointKey(s->id, part.back().timestamp_ms), EncodeBlock(part));
       if (!st.ok()) return FromRocks(st, "cannot build storage write");
     }
     return absl::OkStatus();
@@ -760,9 +757,9 @@ struct Store::Impl {
       // again while the disk is still full.
       const rocksdb::Status resumed = db->Resume();
       if (!resumed.ok() && !resumed.IsBusy()) {
-        return FromRocks(resumed,
-                         absl::StrCat("cannot write to ", options.path, " (failing since an "
-                                      "earlier write)"));
+        return FromRocks(resumed, absl::StrCat("cannot write to ", options.path,
+                                               " (failing since an "
+                                               "earlier write)"));
       }
     }
     rocksdb::WriteBatch write(rep->records.size() + rep->points.size() * 48 + 64);
@@ -1080,9 +1077,8 @@ struct Store::Impl {
         ++it2;
       }
     }
-    std::sort(filled.begin(), filled.end(), [](const OpenSeries* a, const OpenSeries* b) {
-      return a->first_seq < b->first_seq;
-    });
+    std::sort(filled.begin(), filled.end(),
+              [](const OpenSeries* a, const OpenSeries* b) { return a->first_seq < b->first_seq; });
     for (OpenSeries* o : filled) LinkNewest(o, o->first_seq);
     log_delete_to = oldest != nullptr ? oldest->first_seq : next_seq;
     while (!live_log.empty() && live_log.front().first < log_delete_to) {

@@ -288,8 +288,8 @@ int RunWrite(const Workload& workload, const Target& target) {
     total.requests_ok += r.requests_ok;
     total.non_2xx += r.non_2xx;
     total.errors += r.errors;
-    total.exhausted = o.rounds == 0 ? total.exhausted || r.exhausted
-                                    : total.exhausted && r.exhausted;
+    total.exhausted =
+        o.rounds == 0 ? total.exhausted || r.exhausted : total.exhausted && r.exhausted;
     if (total.first_failure.empty()) total.first_failure = r.first_failure;
     end = std::max(end, r.end);
   }

@@ -2,8 +2,8 @@
 // cluster whose pods are replaced all day produces, to show that a
 // receiver's memory levels off. It prints the receiver's RSS as it goes.
 //
-//   kad_soak --address=127.0.0.1:9201 --server-pid=1234 --series=50000 \
-//            --rate=40000 --churn=0.02 --churn-interval=1m --duration=30m
+//   kad_soak --address=127.0.0.1:9201 --server-pid=1234 --series=50000
+//            --rate=40000 --churn=0.02 --churn-interval=1m --duration=30m  (one command)
 //
 // At any moment --series series are active: a window over the workload's
 // series (see workload.h) that slides by churn x series every
@@ -27,8 +27,8 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/usage.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -89,13 +89,12 @@ size_t ChurnStep() {
 
 // Connection `c` of `connections`: round after round, the active series
 // i % connections == c, paced to its share of the rate.
-void Send(const Workload& workload, const std::string& host, uint16_t port, int c,
-          int connections, Clock::time_point start, Clock::time_point deadline, Totals* totals) {
+void Send(const Workload& workload, const std::string& host, uint16_t port, int c, int connections,
+          Clock::time_point start, Clock::time_point deadline, Totals* totals) {
   const size_t series = absl::GetFlag(FLAGS_series);
   const size_t batch = absl::GetFlag(FLAGS_batch);
   const double rate = absl::GetFlag(FLAGS_rate) / connections;
-  const auto churn_interval =
-      absl::ToChronoMilliseconds(absl::GetFlag(FLAGS_churn_interval));
+  const auto churn_interval = absl::ToChronoMilliseconds(absl::GetFlag(FLAGS_churn_interval));
   const size_t step = ChurnStep();
   const std::string path = absl::GetFlag(FLAGS_write_path);
   KeepAliveClient client(host, port);
@@ -152,9 +151,11 @@ int Run() {
   }
   const int connections = absl::GetFlag(FLAGS_connections);
   if (connections < 1 || absl::GetFlag(FLAGS_rate) <= 0 || absl::GetFlag(FLAGS_churn) < 0 ||
-      absl::GetFlag(FLAGS_churn) > 1 || absl::GetFlag(FLAGS_churn_interval) <= absl::ZeroDuration()) {
-    std::fprintf(stderr, "--connections, --rate and --churn-interval must be positive, "
-                         "--churn between 0 and 1\n");
+      absl::GetFlag(FLAGS_churn) > 1 ||
+      absl::GetFlag(FLAGS_churn_interval) <= absl::ZeroDuration()) {
+    std::fprintf(stderr,
+                 "--connections, --rate and --churn-interval must be positive, "
+                 "--churn between 0 and 1\n");
     return 2;
   }
   WorkloadOptions options;
@@ -195,14 +196,14 @@ int Run() {
     rss_samples.push_back(rss);
     const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
     const size_t started = SeriesStarted(Clock::now() - start);
-    std::printf("t=%6.0fs acked=%llu (%.0f/s) series_started=%llu non_2xx=%llu errors=%llu "
-                "rss=%lld KiB\n",
-                seconds, static_cast<unsigned long long>(totals.samples_ok.load()),
-                static_cast<double>(totals.samples_ok.load()) / seconds,
-                static_cast<unsigned long long>(started),
-                static_cast<unsigned long long>(totals.non_2xx.load()),
-                static_cast<unsigned long long>(totals.errors.load()),
-                static_cast<long long>(rss));
+    std::printf(
+        "t=%6.0fs acked=%llu (%.0f/s) series_started=%llu non_2xx=%llu errors=%llu "
+        "rss=%lld KiB\n",
+        seconds, static_cast<unsigned long long>(totals.samples_ok.load()),
+        static_cast<double>(totals.samples_ok.load()) / seconds,
+        static_cast<unsigned long long>(started),
+        static_cast<unsigned long long>(totals.non_2xx.load()),
+        static_cast<unsigned long long>(totals.errors.load()), static_cast<long long>(rss));
     std::fflush(stdout);
   }
   for (std::thread& t : senders) t.join();
@@ -211,20 +212,21 @@ int Run() {
   // Levelled off: the second half of the run grew the RSS by how much, in
   // per cent of the RSS at its middle.
   const int64_t rss_mid = rss_samples.empty() ? rss_start : rss_samples[rss_samples.size() / 2];
-  const double growth = rss_mid > 0 ? 100.0 * static_cast<double>(rss_end - rss_mid) /
-                                          static_cast<double>(rss_mid)
-                                    : 0;
+  const double growth =
+      rss_mid > 0 ? 100.0 * static_cast<double>(rss_end - rss_mid) / static_cast<double>(rss_mid)
+                  : 0;
   const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
-  std::printf("result seconds=%.0f samples_acked=%llu samples_per_s=%.0f series_started=%llu "
-              "non_2xx=%llu errors=%llu rss_start_kib=%lld rss_mid_kib=%lld rss_end_kib=%lld "
-              "rss_max_kib=%lld second_half_growth_pct=%.1f\n",
-              seconds, static_cast<unsigned long long>(totals.samples_ok.load()),
-              static_cast<double>(totals.samples_ok.load()) / seconds,
-              static_cast<unsigned long long>(SeriesStarted(Clock::now() - start)),
-              static_cast<unsigned long long>(totals.non_2xx.load()),
-              static_cast<unsigned long long>(totals.errors.load()),
-              static_cast<long long>(rss_start), static_cast<long long>(rss_mid),
-              static_cast<long long>(rss_end), static_cast<long long>(rss_max), growth);
+  std::printf(
+      "result seconds=%.0f samples_acked=%llu samples_per_s=%.0f series_started=%llu "
+      "non_2xx=%llu errors=%llu rss_start_kib=%lld rss_mid_kib=%lld rss_end_kib=%lld "
+      "rss_max_kib=%lld second_half_growth_pct=%.1f\n",
+      seconds, static_cast<unsigned long long>(totals.samples_ok.load()),
+      static_cast<double>(totals.samples_ok.load()) / seconds,
+      static_cast<unsigned long long>(SeriesStarted(Clock::now() - start)),
+      static_cast<unsigned long long>(totals.non_2xx.load()),
+      static_cast<unsigned long long>(totals.errors.load()), static_cast<long long>(rss_start),
+      static_cast<long long>(rss_mid), static_cast<long long>(rss_end),
+      static_cast<long long>(rss_max), growth);
   return totals.errors.load() == 0 ? 0 : 1;
 }
 

@@ -32,9 +32,9 @@ using ::kad::testing::ScrapeMetric;
 using ::kad::testing::WriteRequestBuilder;
 using ::testing::HasSubstr;
 using testing::InProcessAdapter;
-using testing::Metric;
 using testing::kStep;
 using testing::kT0;
+using testing::Metric;
 using ::testing::Not;
 using testing::TestOptions;
 

@@ -31,9 +31,9 @@ using ::kad::testing::RemoteWrite;
 using ::kad::testing::ScrapeMetric;
 using ::kad::testing::WriteRequestBuilder;
 using testing::InProcessAdapter;
-using testing::Metric;
 using testing::kStep;
 using testing::kT0;
+using testing::Metric;
 using testing::TestOptions;
 
 constexpr int kCalmSamples = 40;  // past holt_winters' warm-up of 30

@@ -55,10 +55,10 @@ int Send(uint16_t port, const prometheus::WriteRequest& request) {
 
 // The instances with a stored forecast.
 std::set<std::string> Instances(uint16_t port) {
-  absl::StatusOr<prometheus::ReadResponse> r = ReadSamples(
-      port, MakeQuery(kT0, kT0 + 48 * kHour,
-                      {Matcher(prometheus::LabelMatcher::EQ, "__name__", kForecast),
-                       Matcher(prometheus::LabelMatcher::EQ, "value_type", "yhat")}));
+  absl::StatusOr<prometheus::ReadResponse> r =
+      ReadSamples(port, MakeQuery(kT0, kT0 + 48 * kHour,
+                                  {Matcher(prometheus::LabelMatcher::EQ, "__name__", kForecast),
+                                   Matcher(prometheus::LabelMatcher::EQ, "value_type", "yhat")}));
   EXPECT_TRUE(r.ok()) << r.status();
   std::set<std::string> out;
   if (!r.ok()) return out;
@@ -161,8 +161,8 @@ series_ttl: 1h
 )";
 
 TEST(SeriesTtl, SeriesUnseenForTheTtlLeaveMemoryAndStorageAndMakeRoom) {
-  InProcessAdapter adapter(TestOptions{
-      .config = kTtlConfig, .max_series = 2, .checkpoint_interval_ms = 1000});
+  InProcessAdapter adapter(
+      TestOptions{.config = kTtlConfig, .max_series = 2, .checkpoint_interval_ms = 1000});
   adapter.clock().Set(kT0);
   const uint16_t port = adapter.port();
   // n0 and n1 held; n2 over the cap.

@@ -52,8 +52,8 @@ prometheus::WriteRequest Request(int r) {
   WriteRequestBuilder b;
   for (int i = r * kStepsPerRequest; i < (r + 1) * kStepsPerRequest; ++i) {
     for (int k = 0; k < kInstances; ++k) {
-      b.Add({{"__name__", "node_load1"}, {"instance", absl::StrCat("n", k)}, {"job", "node"}},
-            T(i), 3 + k + std::sin(i * 0.07) + 0.05 * ((i * 31 + k) % 7));
+      b.Add({{"__name__", "node_load1"}, {"instance", absl::StrCat("n", k)}, {"job", "node"}}, T(i),
+            3 + k + std::sin(i * 0.07) + 0.05 * ((i * 31 + k) % 7));
     }
   }
   return b.request();

@@ -45,7 +45,8 @@ absl::Status WriteBatchNumber(Store& store, int b) {
   WriteBatch batch;
   batch.PutSeries(1, "series");
   batch.PutState(1, std::to_string(b));
-  for (int i = 0; i < kPointsPerBatch; ++i) batch.PutPoint(1, Point(int64_t{b} * kPointsPerBatch + i));
+  for (int i = 0; i < kPointsPerBatch; ++i)
+    batch.PutPoint(1, Point(int64_t{b} * kPointsPerBatch + i));
   return store.Write(&batch);
 }
 

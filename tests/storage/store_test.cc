@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
@@ -13,10 +14,9 @@
 #include <functional>
 #include <limits>
 #include <map>
+#include <memory>
 #include <random>
 #include <span>
-#include <atomic>
-#include <memory>
 #include <string>
 #include <thread>
 #include <utility>
@@ -541,8 +541,8 @@ TEST(Store, AcknowledgedWritesSurviveKill9) {
   TempDir dir;
   WriteBatch batch;
   batch.PutSeries(1, "series");
-  const int32_t last_ack =
-      WriteUntilKilled(OptionsFor(dir.path()), kBatches, kAcksBeforeKill, [&batch](Store& store, int32_t b) {
+  const int32_t last_ack = WriteUntilKilled(
+      OptionsFor(dir.path()), kBatches, kAcksBeforeKill, [&batch](Store& store, int32_t b) {
         batch.PutState(1, std::to_string(b));
         for (int i = 0; i < kPointsPerBatch; ++i) {
           batch.PutPoint(1, Point(int64_t{b} * kPointsPerBatch + i, b));
@@ -863,9 +863,9 @@ TEST(StoreOpen, CreatesEveryColumnFamilyOnce) {
   TempDir dir;
   { ASSERT_NE(OpenOrDie(OptionsFor(dir.path())), nullptr); }
   { ASSERT_NE(OpenOrDie(OptionsFor(dir.path())), nullptr); }
-  EXPECT_EQ(ColumnFamilies(dir.path()), (std::vector<std::string>{"blocks", "default", "locks",
-                                                                  "log", "runs", "series",
-                                                                  "state"}));
+  EXPECT_EQ(
+      ColumnFamilies(dir.path()),
+      (std::vector<std::string>{"blocks", "default", "locks", "log", "runs", "series", "state"}));
 }
 
 // Column family names alone do not make a database ours: with data and no
@@ -892,7 +892,6 @@ TEST(StoreOpen, RefusesARocksDbThatOnlySharesColumnFamilyNames) {
   EXPECT_EQ(store.status().code(), absl::StatusCode::kFailedPrecondition) << store.status();
   EXPECT_EQ(ColumnFamilies(dir.path()), (std::vector<std::string>{"default", "locks"}));
 }
-
 
 // ---------------------------------------------------------------------------
 // Compressed blocks and the log.
@@ -1074,19 +1073,16 @@ TEST(Store, AcknowledgedWritesSurviveKill9BetweenBlockSeals) {
   constexpr int kPointsPerSeries = 3;
   TempDir dir;
   const StoreOptions options = SmallBlocks(dir.path(), 7);
-  auto series_of = [](int32_t b, int k) {
-    return static_cast<uint64_t>((b * 7 + k) % kSeries);
-  };
+  auto series_of = [](int32_t b, int k) { return static_cast<uint64_t>((b * 7 + k) % kSeries); };
   WriteBatch batch;
-  const int32_t last_ack =
-      WriteUntilKilled(options, 100000, 400, [&](Store& store, int32_t b) {
-        for (int k = 0; k < kSeriesPerBatch; ++k) {
-          for (int j = 0; j < kPointsPerSeries; ++j) {
-            batch.PutPoint(series_of(b, k), Point(int64_t{b} * 10 + j, b));
-          }
-        }
-        return store.Write(&batch).ok();
-      });
+  const int32_t last_ack = WriteUntilKilled(options, 100000, 400, [&](Store& store, int32_t b) {
+    for (int k = 0; k < kSeriesPerBatch; ++k) {
+      for (int j = 0; j < kPointsPerSeries; ++j) {
+        batch.PutPoint(series_of(b, k), Point(int64_t{b} * 10 + j, b));
+      }
+    }
+    return store.Write(&batch).ok();
+  });
   ASSERT_GE(last_ack, 399);
   for (int reopen = 0; reopen < 2; ++reopen) {
     SCOPED_TRACE(reopen == 0 ? "after the kill" : "after a clean reopen");

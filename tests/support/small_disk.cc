@@ -26,8 +26,8 @@ SmallDisk::SmallDisk(size_t bytes) {
   path_ = name;
   const std::string options = "size=" + std::to_string(bytes);
   if (mount("tmpfs", path_.c_str(), "tmpfs", 0, options.c_str()) != 0) {
-    error_ = "cannot mount a tmpfs on " + path_ + " (the full-disk tests need root): " +
-             std::strerror(errno);
+    error_ = "cannot mount a tmpfs on " + path_ +
+             " (the full-disk tests need root): " + std::strerror(errno);
     return;
   }
   mounted_ = true;
