@@ -3,30 +3,36 @@
 # in one command:
 #
 #   bash bench/restart.sh                          # 1,000,000 series, 5 scrapes each
-#   bash bench/restart.sh --series 100000 --rounds 10
+#   bash bench/restart.sh --series 100000 --rounds 10 --restarts 5
 #
 # Builds the adapter and kad_loadgen in Release, starts the adapter on
 # loopback with every series modelled (combined, the default kind) and fresh
 # storage, remote-writes --rounds scrapes of --series series (kad_loadgen),
 # waits --settle seconds (checkpoints are written in the background), then
-#   1. kills it with SIGKILL and starts it again: the crash restart;
+#   1. kills it with SIGKILL and starts it again, --restarts times (the
+#      same storage each time: nothing is written in between): the crash
+#      restarts;
 #   2. stops it with SIGTERM and starts it again: the clean restart;
 # and prints, for each, the time from the new process' start to /-/ready
 # answering 200, split into opening storage (until the "starting" log line),
-# loading the series (until "loaded stored state") and the rest, plus the
-# RSS per series before the first kill. Everything it starts it stops, by
-# PID, when it exits.
+# loading the series (until "loaded stored state") and the rest, then the
+# median and the longest of the crash restarts, plus the RSS per series
+# before the first kill. One restart says little on a shared machine: the
+# time varies from one start to the next by a third or more. Everything it
+# starts it stops, by PID, when it exits.
 set -euo pipefail
 
 series=1000000
 rounds=5
 settle=75
+restarts=3
 repo=$(cd "$(dirname "$0")/.." && pwd)
 build_dir="$repo/build-bench"
 
 usage() {
   sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'
-  echo "Flags: --series N ($series) --rounds N ($rounds) --settle S ($settle) --build-dir DIR ($build_dir)"
+  echo "Flags: --series N ($series) --rounds N ($rounds) --settle S ($settle)" \
+    "--restarts N ($restarts) --build-dir DIR ($build_dir)"
 }
 
 while [ $# -gt 0 ]; do
@@ -34,6 +40,7 @@ while [ $# -gt 0 ]; do
     --series) series=$2; shift 2 ;;
     --rounds) rounds=$2; shift 2 ;;
     --settle) settle=$2; shift 2 ;;
+    --restarts) restarts=$2; shift 2 ;;
     --build-dir) build_dir=$2; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) echo "unknown flag $1 (see --help)" >&2; exit 2 ;;
@@ -57,12 +64,14 @@ EOF
 port=$(free_port)
 
 # timed_start NAME: starts the adapter on the same folder and prints
-# "NAME ready_s open_s load_s rest_s", from its start and its log lines.
+# "NAME ready_s open_s load_s rest_s", from its start and its log lines;
+# ready_s is also added to $work/ready.NAME-without-its-number.
 timed_start() {
   local name=$1 t0 t1
   t0=$(date +%s%3N)
   start_adapter "$work/data" "$work/$name.log"
   t1=$(date +%s%3N)
+  echo "$(((t1 - t0) / 1000)).$(printf '%03d' $(((t1 - t0) % 1000)))" >> "$work/ready.${name%-*}"
   python3 - "$name" "$t0" "$t1" "$work/$name.log" <<'EOF'
 import datetime, re, sys
 name, t0, t1, path = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
@@ -93,8 +102,13 @@ active=$(curl -s "http://127.0.0.1:$port/metrics" | awk '$1 == "kad_active_serie
 
 echo "series in storage: ${active:-?}, RSS before the kill: $((rss_kib * 1024 / series)) B/series"
 printf '%-8s %8s %10s %9s %7s\n' restart ready_s open_s load_s rest_s
-kill -KILL "$adapter_pid"
-wait "$adapter_pid" 2>/dev/null || true
-timed_start crash
+for i in $(seq "$restarts"); do
+  kill -KILL "$adapter_pid"
+  wait "$adapter_pid" 2>/dev/null || true
+  timed_start "crash-$i"
+done
 stop_adapter
 timed_start clean
+sort -n "$work/ready.crash" | awk '{ t[NR] = $1 } END {
+  m = NR % 2 ? t[(NR + 1) / 2] : (t[NR / 2] + t[NR / 2 + 1]) / 2
+  printf "after kill -9, %d restarts: median %.1f s, longest %.1f s\n", NR, m, t[NR] }'
