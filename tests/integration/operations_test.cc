@@ -83,12 +83,15 @@ TEST(Operations, HelpListsTheFlagsAndReload) {
 // What the running adapter, started with `tunables` as GLIBC_TUNABLES (none
 // when null), looks like from /proc: its name, and which of malloc's heaps
 // are advised to use huge pages (the "hg" flag of their mappings).
+constexpr int64_t kHeapKib = 64 * 1024;
+
 struct RunningAdapter {
   std::string name;
   // None under AddressSanitizer, whose allocator replaces glibc's.
   bool has_main_heap = false;
   bool main_heap_huge = false;
-  // Threads' heaps: anonymous, writable, the whole 64 MiB glibc reserves.
+  // Threads' heaps: anonymous, writable, the whole 64 MiB glibc reserves
+  // (kHeapKib) each.
   int thread_heaps_huge = 0;
   // Its threads' names (/proc/<pid>/task/<tid>/comm), sorted.
   std::vector<std::string> threads;
@@ -135,6 +138,19 @@ RunningAdapter InspectRunningAdapter(const char* tunables) {
   EXPECT_TRUE(started.ok()) << started;
   const absl::Status ready = adapter.WaitReady(port.value_or(0));
   EXPECT_TRUE(ready.ok()) << ready;
+  // Series for both shards, so that their threads have taken heaps of
+  // their own (a thread gets one at its first allocation).
+  const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+  WriteRequestBuilder write;
+  for (int i = 0; i < 20; ++i) {
+    write.Add({{"__name__", "ops_load"}, {"instance", absl::StrCat("n", i)}, {"job", "node"}},
+              now_ms, i);
+  }
+  const absl::StatusOr<HttpResult> written = RemoteWrite(port.value_or(0), write.request());
+  EXPECT_EQ(written.ok() ? written->status : 0, 204)
+      << (written.ok() ? written->body : written.status().ToString());
   // Each mapping is a line "start-end perms offset device inode [name]",
   // then its fields ("Name: value"), VmFlags last.
   std::ifstream smaps(absl::StrCat("/proc/", adapter.pid(), "/smaps"));
@@ -161,8 +177,9 @@ RunningAdapter InspectRunningAdapter(const char* tunables) {
       if (name == "[heap]") {
         seen.has_main_heap = true;
         seen.main_heap_huge = huge;
-      } else if (name.empty() && perms == "rw-p" && size_kib == 64 * 1024 && huge) {
-        ++seen.thread_heaps_huge;
+      } else if (name.empty() && perms == "rw-p" && size_kib % kHeapKib == 0 && huge) {
+        // Heaps side by side in memory show as one mapping.
+        seen.thread_heaps_huge += static_cast<int>(size_kib / kHeapKib);
       }
     } else if (!key.empty() && key.back() != ':') {
       std::string offset, device, inode;
