@@ -80,18 +80,19 @@ TEST(Operations, HelpListsTheFlagsAndReload) {
   EXPECT_THAT(out, HasSubstr("SIGHUP"));
 }
 
-// What the running adapter, started with `tunables` as GLIBC_TUNABLES (none
-// when null), looks like from /proc: its name, and which of malloc's heaps
-// are advised to use huge pages (the "hg" flag of their mappings).
+// The heap glibc reserves for a thread, in KiB.
 constexpr int64_t kHeapKib = 64 * 1024;
 
+// What the running adapter, started with `tunables` as GLIBC_TUNABLES (none
+// when null), looks like from /proc: its name, which of malloc's heaps are
+// advised to use huge pages (the "hg" flag of their mappings), and its
+// threads.
 struct RunningAdapter {
   std::string name;
   // None under AddressSanitizer, whose allocator replaces glibc's.
   bool has_main_heap = false;
   bool main_heap_huge = false;
-  // Threads' heaps: anonymous, writable, the whole 64 MiB glibc reserves
-  // (kHeapKib) each.
+  // Threads' heaps: anonymous, writable, the whole kHeapKib each.
   int thread_heaps_huge = 0;
   // Its threads' names (/proc/<pid>/task/<tid>/comm), sorted.
   std::vector<std::string> threads;
