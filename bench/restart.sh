@@ -64,14 +64,12 @@ EOF
 port=$(free_port)
 
 # timed_start NAME: starts the adapter on the same folder and prints
-# "NAME ready_s open_s load_s rest_s", from its start and its log lines;
-# ready_s is also added to $work/ready.NAME-without-its-number.
+# "NAME ready_s open_s load_s rest_s", from its start and its log lines.
 timed_start() {
   local name=$1 t0 t1
   t0=$(date +%s%3N)
   start_adapter "$work/data" "$work/$name.log"
   t1=$(date +%s%3N)
-  echo "$(((t1 - t0) / 1000)).$(printf '%03d' $(((t1 - t0) % 1000)))" >> "$work/ready.${name%-*}"
   python3 - "$name" "$t0" "$t1" "$work/$name.log" <<'EOF'
 import datetime, re, sys
 name, t0, t1, path = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
@@ -105,10 +103,12 @@ printf '%-8s %8s %10s %9s %7s\n' restart ready_s open_s load_s rest_s
 for i in $(seq "$restarts"); do
   kill -KILL "$adapter_pid"
   wait "$adapter_pid" 2>/dev/null || true
-  timed_start "crash-$i"
+  # Not through a pipe: timed_start sets adapter_pid in this shell.
+  timed_start "crash-$i" > "$work/crash-$i.line"
+  cat "$work/crash-$i.line"
 done
 stop_adapter
 timed_start clean
-sort -n "$work/ready.crash" | awk '{ t[NR] = $1 } END {
+sort -n -k2 "$work"/crash-*.line | awk '{ t[NR] = $2 } END {
   m = NR % 2 ? t[(NR + 1) / 2] : (t[NR / 2] + t[NR / 2 + 1]) / 2
   printf "after kill -9, %d restarts: median %.1f s, longest %.1f s\n", NR, m, t[NR] }'
