@@ -27,13 +27,14 @@ namespace {
 // (each costs its name), few enough to bound the memory of a hostile sender.
 constexpr size_t kMaxCounterFamilies = 100'000;
 
-// Runs fn(0) .. fn(n - 1) on threads of their own (fn(0) on this one) and
-// waits for all of them: for start-up work, before the shards run.
-void RunOnThreads(size_t n, const std::function<void(size_t)>& fn) {
+// Runs fn(0) .. fn(n - 1) on threads of their own (fn(0) on this one),
+// named prefix-i, and waits for all of them: for start-up work, before the
+// shards run.
+void RunOnThreads(size_t n, std::string_view prefix, const std::function<void(size_t)>& fn) {
   std::vector<std::thread> threads;
   for (size_t i = 1; i < n; ++i) {
-    threads.emplace_back([&fn, i] {
-      NameThisThread(absl::StrCat("kad-adopt-", i));
+    threads.emplace_back([&fn, prefix, i] {
+      NameThisThread(absl::StrCat(AbslView(prefix), "-", i));
       fn(i);
     });
   }
@@ -278,7 +279,7 @@ absl::Status Engine::Load() {
   std::vector<std::vector<RestoredSeries>> per_shard(shards_.size());
   for (RestoredSeries& r : restored) per_shard[r.hash % shards_.size()].push_back(std::move(r));
   restored.clear();
-  RunOnThreads(shards_.size(), [this, &per_shard](size_t i) {
+  RunOnThreads(shards_.size(), "kad-adopt", [this, &per_shard](size_t i) {
     for (RestoredSeries& r : per_shard[i]) shards_[i]->Adopt(std::move(r));
   });
   log_->Info("loaded stored state", {{"series", absl::StrCat(loaded)},
@@ -353,10 +354,7 @@ absl::Status Engine::Reload(std::shared_ptr<const Config> config) {
 }
 
 void Engine::Start() {
-  for (size_t i = 0; i < shards_.size(); ++i) {
-    shards_[i]->Start();
-    shards_[i]->Post([i] { NameThisThread(absl::StrCat("kad-shard-", i)); });
-  }
+  for (size_t i = 0; i < shards_.size(); ++i) shards_[i]->Start(absl::StrCat("kad-shard-", i));
 }
 
 void Engine::Stop() {

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "adapter/absl_view.h"
+#include "adapter/thread_name.h"
 #include "boost/asio/post.hpp"
 #include "proto/label_fields.h"
 
@@ -99,10 +100,13 @@ void Shard::CountSeries() {
   counted_ = now;
 }
 
-void Shard::Start() {
+void Shard::Start(std::string thread_name) {
   ScheduleCheckpoint();
   ScheduleRetrain();
-  thread_ = std::thread([this] { io_.run(); });
+  thread_ = std::thread([this, name = std::move(thread_name)] {
+    NameThisThread(name);
+    io_.run();
+  });
 }
 
 void Shard::Stop() {

@@ -111,7 +111,8 @@ class Shard {
 
   // Before Start() (or in Reload): takes a series loaded from storage.
   void Adopt(RestoredSeries restored);
-  void Start();
+  // Starts the shard's thread, named `thread_name` (ps -T, top -H).
+  void Start(std::string thread_name);
   // Checkpoints every changed series, then stops the thread.
   void Stop();
   void Post(std::function<void()> task);

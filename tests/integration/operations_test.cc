@@ -157,8 +157,8 @@ RunningAdapter InspectRunningAdapter(const char* tunables) {
   std::ifstream smaps(absl::StrCat("/proc/", adapter.pid(), "/smaps"));
   RunningAdapter seen;
   std::getline(std::ifstream(absl::StrCat("/proc/", adapter.pid(), "/comm")), seen.name);
-  // A shard names its thread with its first task, maybe after /-/ready
-  // answered: waits (at most 2 s) for the last one.
+  // Threads name themselves as they start, maybe after /-/ready
+  // answered: waits (at most 2 s) for the last shard.
   for (int i = 0; i < 100; ++i) {
     seen.threads = ThreadNames(adapter.pid());
     if (absl::c_linear_search(seen.threads, "kad-shard-1")) break;
