@@ -146,21 +146,21 @@ absl::Status Engine::RestoreOne(const Config& config,
                                 const std::function<bool(std::string_view)>& wanted,
                                 const StoredSeries& stored, std::optional<RestoredSeries>* out,
                                 RestoreCounts* counts) {
-  absl::StatusOr<Labels> labels = DecodeLabels(stored.labels);
-  if (!labels.ok()) {
+  if (!LabelsView::Valid(stored.labels)) {
     ++counts->skipped;
     return absl::OkStatus();
   }
-  const std::string_view name = GetLabel(*labels, "__name__");
+  const LabelsView labels(stored.labels);
+  const std::string_view name = labels.Get("__name__");
   if (!wanted(name)) return absl::OkStatus();
-  Labels input = InputLabels(*labels);
+  Labels input = InputLabels(labels);
   const Placement place = Place(config, name, input);
   if (place.metric == nullptr) {
     ++counts->skipped;
     return absl::OkStatus();
   }
   auto series =
-      MakeForecastSeries(stored.id, *std::move(labels), *place.metric, *place.model, activities_);
+      MakeForecastSeries(stored.id, stored.labels, *place.metric, *place.model, activities_);
   series->persisted = true;
   if (!stored.state.empty() && !DecodeCheckpoint(stored.state, series.get()).ok()) {
     // Written by another kind or other arguments: relearn from the points.
@@ -591,7 +591,7 @@ absl::Status Engine::ReadPoints(const ReadQuery& query, const ReadFormat& format
     taken = 0;
     limit = static_cast<size_t>(allowance);
     for (int type = 0; type < kNumValueTypes; ++type) {
-      if (selected(type)) encoders[type].Begin(matches[i].series->labels, type);
+      if (selected(type)) encoders[type].Begin(matches[i].series->labels(), type);
     }
     return true;
   };
@@ -618,7 +618,7 @@ absl::Status Engine::ReadPoints(const ReadQuery& query, const ReadFormat& format
       encoders[type].End(&bytes);
       // The key's place in *keys, until *keys has all of them.
       const size_t key_at = keys->size();
-      AppendSortKey(matches[current].series->labels, type, keys);
+      AppendSortKey(matches[current].series->labels(), type, keys);
       pieces->push_back({{}, {part, offset, bytes.size() - offset}});
       key_spans.emplace_back(key_at, keys->size() - key_at);
     }

@@ -36,13 +36,13 @@ storage::ForecastPoint ForecastSeries::Observe(int64_t t_ms, double value) {
   return latest;
 }
 
-std::unique_ptr<ForecastSeries> MakeForecastSeries(uint64_t id, Labels output,
+std::unique_ptr<ForecastSeries> MakeForecastSeries(uint64_t id, std::string encoded_labels,
                                                    const MetricConfig& metric,
                                                    const ModelConfig& model,
                                                    const ActivityEngine* activities) {
   auto series = std::make_unique<ForecastSeries>();
   series->id = id;
-  series->labels = std::move(output);
+  series->encoded_labels = std::move(encoded_labels);
   series->metric = &metric;
   series->model_config = &model;
   series->model = model.factory.New();
@@ -52,7 +52,7 @@ std::unique_ptr<ForecastSeries> MakeForecastSeries(uint64_t id, Labels output,
     series->rate =
         std::make_unique<CounterRate>(metric.selector.function, metric.selector.range_ms);
   }
-  if (activities != nullptr) series->activity = activities->Find(GetLabel(series->labels, kName));
+  if (activities != nullptr) series->activity = activities->Find(series->labels().Get(kName));
   return series;
 }
 
@@ -80,16 +80,11 @@ Labels OutputLabels(const Labels& input, std::string_view name) {
   return out;
 }
 
-Labels InputLabels(const Labels& output) {
+Labels InputLabels(LabelsView output) {
   Labels in;
-  in.reserve(output.size());
-  for (const Label& l : output) {
+  for (const LabelView l : output) {
     if (l.name == kName) continue;
-    if (l.name == kSourceMetric) {
-      in.push_back({std::string(kName), l.value});
-    } else {
-      in.push_back(l);
-    }
+    in.push_back({std::string(l.name == kSourceMetric ? kName : l.name), std::string(l.value)});
   }
   SortLabels(&in);
   return in;

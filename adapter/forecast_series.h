@@ -38,7 +38,10 @@ static_assert(ColumnOf(0) == storage::Column::kYhat &&
 
 struct ForecastSeries {
   uint64_t id = 0;
-  Labels labels;  // output labels without value_type, sorted
+  // Output labels without value_type, sorted, as EncodeLabels writes them
+  // (and the store keeps them).
+  std::string encoded_labels;
+  LabelsView labels() const { return LabelsView(encoded_labels); }
   const MetricConfig* metric = nullptr;
   const ModelConfig* model_config = nullptr;  // in metric->models
   std::unique_ptr<models::Forecaster> model;
@@ -60,9 +63,10 @@ struct ForecastSeries {
   storage::ForecastPoint Observe(int64_t t_ms, double value);
 };
 
-// A new forecast series `output` (labels without value_type) of `model`
+// A new forecast series `encoded_labels` (EncodeLabels of its labels without
+// value_type) of `model`
 // under `metric`, bound to its activity if `activities` has one for it.
-std::unique_ptr<ForecastSeries> MakeForecastSeries(uint64_t id, Labels output,
+std::unique_ptr<ForecastSeries> MakeForecastSeries(uint64_t id, std::string encoded_labels,
                                                    const MetricConfig& metric,
                                                    const ModelConfig& model,
                                                    const ActivityEngine* activities);
@@ -78,7 +82,7 @@ bool ModelAsCounterRate(ForecastSeries* series);
 // source_metric and value_type labels of the input are replaced.
 Labels OutputLabels(const Labels& input, std::string_view name);
 // The input labels a set of output labels was made from (for restarts).
-Labels InputLabels(const Labels& output);
+Labels InputLabels(LabelsView output);
 
 // Checkpoint bytes: format byte, last_ts, a flags byte (bit 0 stale, bit 1
 // counter_rate), the model's own state.

@@ -15,7 +15,7 @@ uint64_t PairKey(std::string_view name, std::string_view value) {
 }  // namespace
 
 void LabelIndex::Add(const ForecastSeries& series) {
-  for (const Label& l : series.labels) lists_[PairKey(l.name, l.value)].push_back(&series);
+  for (const LabelView l : series.labels()) lists_[PairKey(l.name, l.value)].push_back(&series);
 }
 
 std::optional<std::span<const ForecastSeries* const>> LabelIndex::Candidates(

@@ -60,6 +60,11 @@ bool IsValidUtf8(std::string_view s) {
 
 // The labels `next` reads one by one from the front of `bytes`; `what`
 // (and how many labels were read) when it fails before the end.
+// One label of EncodeLabels' bytes.
+bool NextEncodedLabel(std::string_view* in, std::string_view* name, std::string_view* value) {
+  return proto::ReadLengthPrefixed(in, name) && proto::ReadLengthPrefixed(in, value);
+}
+
 template <typename Next>
 absl::StatusOr<Labels> ReadLabels(std::string_view bytes, std::string_view what, Next next) {
   Labels labels;
@@ -101,11 +106,32 @@ std::string EncodeLabels(const Labels& labels) {
 }
 
 absl::StatusOr<Labels> DecodeLabels(std::string_view bytes) {
-  return ReadLabels(bytes, "corrupt label encoding: truncated or malformed",
-                    [](std::string_view* in, std::string_view* name, std::string_view* value) {
-                      return proto::ReadLengthPrefixed(in, name) &&
-                             proto::ReadLengthPrefixed(in, value);
-                    });
+  return ReadLabels(bytes, "corrupt label encoding: truncated or malformed", NextEncodedLabel);
+}
+
+void LabelsView::Iterator::Next() {
+  done_ = !NextEncodedLabel(&rest_, &label_.name, &label_.value);
+}
+
+bool LabelsView::Valid(std::string_view encoded) {
+  LabelView l;
+  while (!encoded.empty()) {
+    if (!NextEncodedLabel(&encoded, &l.name, &l.value)) return false;
+  }
+  return true;
+}
+
+std::string_view LabelsView::Get(std::string_view name) const {
+  for (const LabelView l : *this) {
+    if (l.name == name) return l.value;
+  }
+  return {};
+}
+
+Labels LabelsView::ToLabels() const {
+  Labels labels;
+  for (const LabelView l : *this) labels.push_back({std::string(l.name), std::string(l.value)});
+  return labels;
 }
 
 std::string LabelFields(const Labels& labels) {

@@ -39,6 +39,54 @@ void SortLabels(Labels* labels);
 std::string EncodeLabels(const Labels& labels);
 absl::StatusOr<Labels> DecodeLabels(std::string_view bytes);
 
+// EncodeLabels' bytes read in place, without a string per name and value:
+// how a forecast series keeps its labels (a third of the memory of Labels).
+//
+//   const LabelsView view(series.encoded_labels);
+//   for (const LabelView l : view) use(l.name, l.value);
+//   view.Get("job");                  // GetLabel() on the bytes
+//
+// Made only of well-formed bytes (EncodeLabels' own, or checked by Valid());
+// it holds a view, so the bytes must outlive it.
+struct LabelView {
+  std::string_view name;
+  std::string_view value;
+};
+class LabelsView {
+ public:
+  class Iterator {
+   public:
+    explicit Iterator(std::string_view rest) : rest_(rest) { Next(); }
+    const LabelView& operator*() const { return label_; }
+    const LabelView* operator->() const { return &label_; }
+    Iterator& operator++() {
+      Next();
+      return *this;
+    }
+    // Iterators are equal only at the end: all a range-for asks.
+    bool operator==(const Iterator& other) const { return done_ && other.done_; }
+
+   private:
+    void Next();
+
+    std::string_view rest_;
+    LabelView label_;
+    bool done_ = false;
+  };
+
+  explicit LabelsView(std::string_view encoded) : encoded_(encoded) {}
+  // Whether `encoded` is whole labels, as DecodeLabels would accept it.
+  static bool Valid(std::string_view encoded);
+
+  Iterator begin() const { return Iterator(encoded_); }
+  Iterator end() const { return Iterator({}); }
+  std::string_view Get(std::string_view name) const;
+  Labels ToLabels() const;
+
+ private:
+  std::string_view encoded_;
+};
+
 // The labels as a remote-write request's label fields (proto/label_fields.h,
 // a little longer than EncodeLabels): how a shard finds an input series
 // with one comparison of a request's bytes. LabelsOfFields gives back the

@@ -12,34 +12,32 @@ constexpr int kSamplesPerChunk = 120;
 // Walks a label set with value_type added where its name sorts.
 class WithValueType {
  public:
-  WithValueType(const Labels& labels, int value_type)
-      : labels_(labels), type_(kValueTypes[value_type]) {}
+  WithValueType(LabelsView labels, int value_type)
+      : at_(labels.begin()), end_(labels.end()), type_(kValueTypes[value_type]) {}
 
-  bool done() const { return i_ == labels_.size() && typed_; }
-  std::string_view name() const { return AtType() ? kValueTypeLabel : labels_[i_].name; }
-  std::string_view value() const { return AtType() ? type_ : labels_[i_].value; }
+  bool done() const { return at_ == end_ && typed_; }
+  std::string_view name() const { return AtType() ? kValueTypeLabel : at_->name; }
+  std::string_view value() const { return AtType() ? type_ : at_->value; }
   void Next() {
     if (AtType()) {
       typed_ = true;
     } else {
-      ++i_;
+      ++at_;
     }
   }
 
  private:
-  bool AtType() const {
-    return !typed_ && (i_ == labels_.size() || labels_[i_].name > kValueTypeLabel);
-  }
+  bool AtType() const { return !typed_ && (at_ == end_ || at_->name > kValueTypeLabel); }
 
-  const Labels& labels_;
+  LabelsView::Iterator at_;
+  const LabelsView::Iterator end_;
   const std::string_view type_;
-  size_t i_ = 0;
   bool typed_ = false;
 };
 
 }  // namespace
 
-void AppendSortKey(const Labels& labels, int value_type, std::string* out) {
+void AppendSortKey(LabelsView labels, int value_type, std::string* out) {
   auto append = [out](std::string_view s) {
     for (const char c : s) {
       if (static_cast<unsigned char>(c) <= 1) {
@@ -57,7 +55,7 @@ void AppendSortKey(const Labels& labels, int value_type, std::string* out) {
   }
 }
 
-void SeriesEncoder::Begin(const Labels& labels, int value_type) {
+void SeriesEncoder::Begin(LabelsView labels, int value_type) {
   labels_.clear();
   for (WithValueType l(labels, value_type); !l.done(); l.Next()) {
     labels_.emplace_back(l.name(), l.value());

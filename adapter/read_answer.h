@@ -45,7 +45,7 @@ class SeriesEncoder {
 
   // Starts the series `labels` (sorted, without value_type) with
   // value_type kValueTypes[value_type].
-  void Begin(const Labels& labels, int value_type);
+  void Begin(LabelsView labels, int value_type);
   // Adds the samples of `chunk` (the chunk of this series' column in `set`)
   // within [set.from_ms, set.to_ms], counting them into *added; false if
   // the chunk does not decode.
@@ -93,6 +93,6 @@ struct QueryAnswer {
 // bytewise as Prometheus orders label sets: name, then value, label by
 // label, a set that is the start of another first. (Each name and value is
 // written with bytes 0 and 1 escaped as 1 1 and 1 2, then a 0.)
-void AppendSortKey(const Labels& labels, int value_type, std::string* out);
+void AppendSortKey(LabelsView labels, int value_type, std::string* out);
 
 }  // namespace kad::adapter

@@ -181,7 +181,7 @@ void Shard::AddOutputs(InputSeries* in, const Labels& labels) {
     for (const ModelConfig& model : metric.models) {
       const std::string name = absl::StrCat(metric.predicted_metric_name, "_", model.kind);
       if (std::any_of(in->outputs.begin(), in->outputs.end(), [&name](const ForecastSeries* s) {
-            return GetLabel(s->labels, "__name__") == name;
+            return s->labels().Get("__name__") == name;
           })) {
         continue;
       }
@@ -189,8 +189,9 @@ void Shard::AddOutputs(InputSeries* in, const Labels& labels) {
         in->over_budget = true;
         continue;
       }
-      auto series = MakeForecastSeries(next_id_->fetch_add(1, std::memory_order_relaxed),
-                                       OutputLabels(labels, name), metric, model, activities_);
+      auto series =
+          MakeForecastSeries(next_id_->fetch_add(1, std::memory_order_relaxed),
+                             EncodeLabels(OutputLabels(labels, name)), metric, model, activities_);
       if (in->counter) ModelAsCounterRate(series.get());
       in->outputs.push_back(series.get());
       AddSeries(std::move(series));
@@ -320,7 +321,7 @@ absl::Status Shard::Apply(const proto::WriteRequestView& req, std::span<const ui
         batch.PutPoint(out->id, point);
         count(SampleOutcome::kModelled, 1);
         if (out->activity != nullptr && (point.anomaly || was_anomaly)) {
-          activities_->OnVerdict(*out->activity, InputLabels(out->labels), point, was_anomaly);
+          activities_->OnVerdict(*out->activity, InputLabels(out->labels()), point, was_anomaly);
         }
       }
     }
@@ -330,7 +331,7 @@ absl::Status Shard::Apply(const proto::WriteRequestView& req, std::span<const ui
     touched.insert(touched.end(), in->outputs.begin(), in->outputs.end());
     for (ForecastSeries* out : in->outputs) {
       if (!out->persisted) {
-        batch.PutSeries(out->id, EncodeLabels(out->labels));
+        batch.PutSeries(out->id, out->encoded_labels);
         unpersisted.push_back(out);
       }
     }
@@ -369,7 +370,7 @@ absl::Status Shard::SaveStates(std::span<ForecastSeries* const> series) {
         series.subspan(begin, std::min(kBatchSeries, series.size() - begin));
     storage::WriteBatch batch;
     for (const ForecastSeries* s : part) {
-      if (!s->persisted) batch.PutSeries(s->id, EncodeLabels(s->labels));
+      if (!s->persisted) batch.PutSeries(s->id, s->encoded_labels);
       batch.PutState(s->id, EncodeCheckpoint(*s));
     }
     if (absl::Status status = store_->Write(&batch); !status.ok()) return status;
@@ -423,7 +424,7 @@ absl::StatusOr<size_t> Shard::Retrain(const std::vector<LabelMatcher>& matchers)
   for (const auto& s : series_) {
     // The input labels are only needed for a selector or an activity lock.
     const bool needs_input = !matchers.empty() || s->activity != nullptr;
-    const Labels input = needs_input ? InputLabels(s->labels) : Labels();
+    const Labels input = needs_input ? InputLabels(s->labels()) : Labels();
     if (!MatchesAll(matchers, input)) continue;
     s->model->Retrain();
     if (s->activity != nullptr) activities_->OnRetrained(*s->activity, input);
@@ -439,10 +440,10 @@ absl::Status Shard::Reload(std::shared_ptr<const Config> config, const ReloadPla
   absl::Status status = Checkpoint(/*all=*/false);
   absl::flat_hash_set<const ForecastSeries*> removed;
   for (std::unique_ptr<ForecastSeries>& s : series_) {
-    const std::string_view name = GetLabel(s->labels, "__name__");
+    const std::string_view name = s->labels().Get("__name__");
     auto it = plan.find(AbslView(name));
     if (it == plan.end() || (it->second.change == ReloadChange::kRestarted &&
-                             !it->second.metric->selector.Matches(InputLabels(s->labels)))) {
+                             !it->second.metric->selector.Matches(InputLabels(s->labels())))) {
       removed.insert(s.get());
       continue;
     }
@@ -455,9 +456,9 @@ absl::Status Shard::Reload(std::shared_ptr<const Config> config, const ReloadPla
     }
     // Restarted: a new model from the next sample on. last_ts stays, so the
     // checkpoint below makes a restart replay only the points after it.
-    auto fresh =
-        MakeForecastSeries(s->id, std::move(s->labels), *target.metric, *target.model, activities_);
-    if (counters_->Contains(GetLabel(fresh->labels, "source_metric"))) {
+    auto fresh = MakeForecastSeries(s->id, std::move(s->encoded_labels), *target.metric,
+                                    *target.model, activities_);
+    if (counters_->Contains(fresh->labels().Get("source_metric"))) {
       ModelAsCounterRate(fresh.get());
     }
     fresh->last_ts = s->last_ts;
@@ -481,7 +482,7 @@ absl::Status Shard::Reload(std::shared_ptr<const Config> config, const ReloadPla
   config_ = std::move(config);
   for (RestoredSeries& r : restored) {
     if (activities_ != nullptr) {
-      r.series->activity = activities_->Find(GetLabel(r.series->labels, "__name__"));
+      r.series->activity = activities_->Find(r.series->labels().Get("__name__"));
     }
     Adopt(std::move(r));
   }
@@ -512,7 +513,7 @@ void Shard::Match(const ReadSpec& spec, std::vector<ReadMatch>* out) const {
   auto consider = [&](const ForecastSeries& s) {
     if (s.last_ts == kNoTimestamp) return;
     for (const LabelMatcher* m : series_matchers) {
-      if (!m->Matches(GetLabel(s.labels, m->name()))) return;
+      if (!m->Matches(s.labels().Get(m->name()))) return;
     }
     ReadMatch& r = out->emplace_back();
     r.series = &s;
@@ -535,13 +536,13 @@ void Shard::Match(const ReadSpec& spec, std::vector<ReadMatch>* out) const {
 void Shard::RenderGauges(std::map<std::string, std::string>* families) const {
   for (const auto& s : series_) {
     if (s->last_ts == kNoTimestamp || s->stale) continue;
-    std::string_view name = GetLabel(s->labels, "__name__");
+    std::string_view name = s->labels().Get("__name__");
     std::string& text = (*families)[std::string(name)];
     for (int i = 0; i < kNumValueTypes; ++i) {
       absl::StrAppend(&text, AbslView(name), "{");
-      for (const Label& l : s->labels) {
+      for (const LabelView l : s->labels()) {
         if (l.name == "__name__") continue;
-        absl::StrAppend(&text, l.name, "=\"");
+        absl::StrAppend(&text, AbslView(l.name), "=\"");
         AppendEscaped(&text, l.value);
         text.append("\",");
       }

@@ -22,7 +22,8 @@
 
 namespace {
 
-using kad::adapter::Labels;
+using kad::adapter::EncodeLabels;
+using kad::adapter::LabelsView;
 using kad::adapter::QueryAnswer;
 using kad::adapter::ReadFormat;
 using kad::adapter::SeriesEncoder;
@@ -43,20 +44,21 @@ struct StoredChunk {
 };
 
 struct StoredSeries {
-  Labels labels;
+  std::string labels;  // EncodeLabels', as a forecast series keeps them
   std::vector<StoredChunk> blocks;
 };
 
 std::vector<StoredSeries> Stored() {
   std::vector<StoredSeries> out(kSeries);
   for (int s = 0; s < kSeries; ++s) {
-    out[s].labels = {{"__name__", "bench_holt_winters"},
-                     {"container", "app"},
-                     {"instance", absl::StrCat("10.0.", s / 250, ".", s % 250, ":8080")},
-                     {"job", "kubernetes-pods"},
-                     {"namespace", absl::StrCat("team-", s / 100)},
-                     {"pod", absl::StrCat("checkout-5d8f9b7c4-", s)},
-                     {"source_metric", "container_memory_working_set_bytes"}};
+    out[s].labels =
+        EncodeLabels({{"__name__", "bench_holt_winters"},
+                      {"container", "app"},
+                      {"instance", absl::StrCat("10.0.", s / 250, ".", s % 250, ":8080")},
+                      {"job", "kubernetes-pods"},
+                      {"namespace", absl::StrCat("team-", s / 100)},
+                      {"pod", absl::StrCat("checkout-5d8f9b7c4-", s)},
+                      {"source_metric", "container_memory_working_set_bytes"}});
     const double level = 2.5e8 * (1 + 0.01 * s);
     for (int b = 0; b < kBlocks; ++b) {
       kad::storage::OpenBlock block;
@@ -85,7 +87,7 @@ QueryAnswer Encode(const std::vector<StoredSeries>& stored, const ReadFormat& fo
   std::string& bytes = answer.parts[0];
   SeriesEncoder enc(format);
   for (const StoredSeries& s : stored) {
-    enc.Begin(s.labels, kYhat);
+    enc.Begin(LabelsView(s.labels), kYhat);
     size_t added = 0;
     for (const StoredChunk& c : s.blocks) {
       if (c.max_time_ms < from_ms || c.min_time_ms > to_ms) continue;

@@ -14,7 +14,7 @@ TEST(OutputLabels, RenamesAndAddsSourceMetric) {
                        {"job", "node"},
                        {"source_metric", "node_load1"}};
   EXPECT_EQ(out, want);
-  EXPECT_EQ(InputLabels(out), input);
+  EXPECT_EQ(InputLabels(LabelsView(EncodeLabels(out))), input);
 }
 
 TEST(OutputLabels, InputLabelsNamedLikeOursAreReplaced) {

@@ -23,7 +23,7 @@ LabelMatcher Must(MatchType type, std::string name, std::string value) {
 
 std::unique_ptr<ForecastSeries> Series(Labels labels) {
   auto s = std::make_unique<ForecastSeries>();
-  s->labels = std::move(labels);
+  s->encoded_labels = EncodeLabels(labels);
   return s;
 }
 

@@ -81,6 +81,41 @@ TEST(Labels, DecodeRejectsGarbage) {
   EXPECT_FALSE(DecodeLabels("\x80").ok());                          // unfinished varint
 }
 
+TEST(Labels, ViewReadsEncodedLabelsInPlace) {
+  const Labels labels = {{"__name__", "up"}, {"instance", std::string(300, 'i')}, {"job", "node"}};
+  const std::string bytes = EncodeLabels(labels);
+  ASSERT_TRUE(LabelsView::Valid(bytes));
+  const LabelsView view(bytes);
+  EXPECT_EQ(view.ToLabels(), labels);
+  size_t n = 0;
+  for (const LabelView l : view) {
+    ASSERT_LT(n, labels.size());
+    EXPECT_EQ(l.name, labels[n].name);
+    EXPECT_EQ(l.value, labels[n].value);
+    // In place: the views point into the encoded bytes.
+    EXPECT_GE(l.value.data(), bytes.data());
+    EXPECT_LE(l.value.data() + l.value.size(), bytes.data() + bytes.size());
+    ++n;
+  }
+  EXPECT_EQ(n, labels.size());
+  EXPECT_EQ(view.Get("instance"), labels[1].value);
+  EXPECT_EQ(view.Get("job"), "node");
+  EXPECT_EQ(view.Get("missing"), "");
+  EXPECT_TRUE(LabelsView(EncodeLabels({})).begin() == LabelsView(EncodeLabels({})).end());
+  EXPECT_TRUE(LabelsView(EncodeLabels({})).ToLabels().empty());
+}
+
+TEST(Labels, ViewValidIsWhatDecodeAccepts) {
+  const std::string good = EncodeLabels({{"job", "node"}, {"a", "b"}});
+  for (size_t n = 0; n <= good.size(); ++n) {
+    const std::string_view prefix = std::string_view(good).substr(0, n);
+    EXPECT_EQ(LabelsView::Valid(prefix), DecodeLabels(prefix).ok()) << "prefix " << n;
+  }
+  EXPECT_FALSE(LabelsView::Valid("\x7f"));
+  EXPECT_FALSE(LabelsView::Valid("\x03job"));
+  EXPECT_FALSE(LabelsView::Valid("\x80"));
+}
+
 TEST(Labels, ValidateAcceptsWhatPrometheusAccepts) {
   EXPECT_TRUE(ValidateLabels({}).ok());
   EXPECT_TRUE(
