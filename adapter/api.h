@@ -43,7 +43,7 @@ class Api {
  private:
   void Write(HttpRequest&& request, Respond respond);
   void Read(const HttpRequest& request, const Respond& respond);
-  void Metrics(const Respond& respond);
+  void Metrics(bool forecast_gauges, const Respond& respond);
   // The activity endpoints; `request` carries activity= and match[]= params.
   void DeleteLocks(const HttpRequest& request, const Respond& respond);
   void Retrain(const HttpRequest& request, const Respond& respond);

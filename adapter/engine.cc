@@ -8,7 +8,10 @@
 #include <iterator>
 #include <latch>
 #include <limits>
+#include <map>
 #include <optional>
+#include <set>
+#include <string_view>
 #include <thread>
 
 #include "absl/container/flat_hash_map.h"
@@ -683,18 +686,28 @@ absl::StatusOr<size_t> Engine::Retrain(const std::vector<LabelMatcher>& matchers
   return total;
 }
 
-std::string Engine::RenderGauges() {
+void Engine::RenderGauges(std::string* out) {
   std::vector<std::map<std::string, std::string>> per_shard(shards_.size());
   OnEveryShard([&](Shard& shard, size_t i) { shard.RenderGauges(&per_shard[i]); });
-  std::map<std::string, std::string> families;
-  for (auto& part : per_shard) {
-    for (auto& [name, text] : part) families[name] += text;
+  // Each family once, its shards' lines after its TYPE line; copied once,
+  // into room reserved whole (at 100,000 series it is 130 MB).
+  constexpr std::string_view kType = "# TYPE ";
+  constexpr std::string_view kGauge = " gauge\n";
+  std::set<std::string_view> names;
+  size_t size = out->size();
+  for (const auto& part : per_shard) {
+    for (const auto& [name, text] : part) {
+      if (names.insert(name).second) size += kType.size() + name.size() + kGauge.size();
+      size += text.size();
+    }
   }
-  std::string out;
-  for (const auto& [name, text] : families) {
-    absl::StrAppend(&out, "# TYPE ", name, " gauge\n", text);
+  out->reserve(size);
+  for (const std::string_view name : names) {
+    absl::StrAppend(out, AbslView(kType), AbslView(name), AbslView(kGauge));
+    for (const auto& part : per_shard) {
+      if (const auto it = part.find(std::string(name)); it != part.end()) *out += it->second;
+    }
   }
-  return out;
 }
 
 ConfigReloader::ConfigReloader(std::string config_file, std::string activities_file, Engine* engine,

@@ -121,8 +121,9 @@ class Engine {
   // `matchers` (all series when empty). Returns how many were retrained.
   absl::StatusOr<size_t> Retrain(const std::vector<LabelMatcher>& matchers);
 
-  // The latest forecast of every live series as gauges (text format).
-  std::string RenderGauges();
+  // Appends the latest forecast of every live series as gauges (text
+  // format) to *out.
+  void RenderGauges(std::string* out);
   int64_t num_series() const { return budget_.used.load(std::memory_order_relaxed); }
   size_t queued_bytes() const { return queued_bytes_.load(std::memory_order_relaxed); }
   const EngineOptions& options() const { return options_; }

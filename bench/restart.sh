@@ -96,7 +96,8 @@ grep -q '^result.* non2xx=0 errors=0 ' "$work/loadgen.out" ||
 log "waiting ${settle}s for checkpoints"
 sleep "$settle"
 rss_kib=$(awk '/^VmRSS:/ { print $2 }' "/proc/$adapter_pid/status")
-active=$(curl -s "http://127.0.0.1:$port/metrics" | awk '$1 == "kad_active_series" { print $2 }')
+active=$(curl -s "http://127.0.0.1:$port/metrics?forecast_gauges=false" |
+  awk '$1 == "kad_active_series" { print $2 }')
 
 echo "series in storage: ${active:-?}, RSS before the kill: $((rss_kib * 1024 / series)) B/series"
 printf '%-8s %8s %10s %9s %7s\n' restart ready_s open_s load_s rest_s

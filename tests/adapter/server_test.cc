@@ -8,8 +8,10 @@
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -616,6 +618,69 @@ TEST(Server, MetricsShowForecastGaugesAndSelfMetrics) {
   EXPECT_EQ(FindMetric(r->body, "kad_samples_modelled_total"), 10);
   EXPECT_THAT(r->body, HasSubstr("kad_http_request_duration_seconds_count{"
                                  "handler=\"write\",code=\"204\"} 1"));
+}
+
+TEST(Server, MetricsShowEachFamilyOnceWithTheLinesOfEveryShard) {
+  TestOptions options;
+  options.config = R"(version: "v1alpha"
+prometheus_metric_list:
+  - metric_query: "node_load1{job='node'}"
+    predicted_metric_name: predicted_node_load
+    models:
+      - kind: holt_winters
+      - kind: robust_zscore
+)";
+  InProcessAdapter adapter(options);
+  // Enough series that both shards hold some of each family.
+  std::vector<std::string> instances;
+  for (int i = 0; i < 16; ++i) instances.push_back(absl::StrCat("i", i));
+  WriteSeries(adapter.port(), instances, 0, 10);
+  absl::StatusOr<HttpResult> r = HttpCall(adapter.port(), "GET", "/metrics");
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(r->status, 200);
+  std::map<std::string, int> type_lines;
+  std::map<std::string, int> samples;
+  std::string family;  // of the last TYPE line
+  std::istringstream lines(r->body);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.starts_with("# TYPE ")) {
+      family = line.substr(7, line.find(' ', 7) - 7);
+      ++type_lines[family];
+    } else if (line.starts_with("predicted_node_load")) {
+      const std::string name = line.substr(0, line.find('{'));
+      EXPECT_EQ(name, family) << "a gauge away from its family's TYPE line: " << line;
+      ++samples[name];
+    }
+  }
+  for (const char* name :
+       {"predicted_node_load_holt_winters", "predicted_node_load_robust_zscore"}) {
+    EXPECT_EQ(type_lines[name], 1) << name;
+    EXPECT_EQ(samples[name], 16 * 5) << name;  // a line per series and value type
+  }
+}
+
+TEST(Server, MetricsLeaveOutTheForecastGaugesWhenAskedTo) {
+  InProcessAdapter adapter;
+  WriteSeries(adapter.port(), {"x"}, 0, 10);
+  absl::StatusOr<HttpResult> without =
+      HttpCall(adapter.port(), "GET", "/metrics?forecast_gauges=false");
+  ASSERT_TRUE(without.ok()) << without.status();
+  EXPECT_EQ(without->status, 200);
+  EXPECT_THAT(without->body, Not(HasSubstr(kForecast)));
+  EXPECT_EQ(FindMetric(without->body, "kad_ready"), 1);
+  EXPECT_EQ(FindMetric(without->body, "kad_active_series"), 1);
+  absl::StatusOr<HttpResult> with =
+      HttpCall(adapter.port(), "GET", "/metrics?forecast_gauges=true");
+  ASSERT_TRUE(with.ok()) << with.status();
+  EXPECT_TRUE(FindMetric(with->body, Gauge("x", "yhat")).has_value());
+  for (const char* bad : {"/metrics?forecast_gauges=no", "/metrics?forecast_gauges=",
+                          "/metrics?forecast_gauges=false&forecast_gauges=true"}) {
+    absl::StatusOr<HttpResult> r = HttpCall(adapter.port(), "GET", bad);
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->status, 400) << bad;
+    ExpectOneLineReason(*r);
+    EXPECT_THAT(r->body, HasSubstr("forecast_gauges")) << bad;
+  }
 }
 
 TEST(Server, RegexMatchersAreFullyAnchoredRe2) {

@@ -211,8 +211,8 @@ class ChartTest(unittest.TestCase):
         self.assertEqual(scraped, [f"{FULLNAME}-headless"])  # each pod once
         (endpoint,) = monitor["spec"]["endpoints"]
         self.assertEqual((endpoint["port"], endpoint["path"]), ("http", "/metrics"))
-        self.assertEqual(endpoint["metricRelabelings"], [
-            {"sourceLabels": ["source_metric"], "regex": ".+", "action": "drop"}])
+        self.assertEqual(endpoint["params"], {"forecast_gauges": ["false"]})
+        self.assertNotIn("metricRelabelings", endpoint)
         self.assertEqual(find(docs, "PodDisruptionBudget")["spec"]["maxUnavailable"], 1)
 
     def test_sidecar_values(self):

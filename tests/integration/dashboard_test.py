@@ -57,10 +57,7 @@ scrape_configs:
     static_configs: [{{targets: ["127.0.0.1:{target_port}"]}}]
   - job_name: k8s-anomaly-detector
     static_configs: [{{targets: ["{adapter_host}"]}}]
-    metric_relabel_configs:
-      - source_labels: [source_metric]
-        regex: .+
-        action: drop
+    params: {{forecast_gauges: ["false"]}}
 remote_write:
   - url: {adapter}/api/v1/write
     queue_config: {{batch_send_deadline: 1s, min_backoff: 50ms, max_backoff: 1s}}
