@@ -256,6 +256,11 @@ void Api::Retrain(const HttpRequest& request, const Respond& respond) {
 
 void Api::Metrics(bool forecast_gauges, const Respond& respond) {
   std::string body;
+  // The gauges first: the shards answer them once they are done with what
+  // came before, and only then are the counters below read, so that they
+  // count it all (a scrape never shows fewer expiries than its gauges
+  // reflect). The shards answer only once the stored state is loaded.
+  if (forecast_gauges && ready_.load()) engine_->RenderGauges(&body);
   metrics_->RenderTo({.active_series = engine_->num_series(),
                       .max_series = engine_->options().max_series,
                       .write_queue_bytes = engine_->queued_bytes(),
@@ -263,9 +268,6 @@ void Api::Metrics(bool forecast_gauges, const Respond& respond) {
                       .ready = ready_.load()},
                      &body);
   if (activities_ != nullptr) activities_->RenderMetrics(&body);
-  // Last, into room reserved for them. The shards answer only once the
-  // stored state is loaded.
-  if (forecast_gauges && ready_.load()) engine_->RenderGauges(&body);
   HttpResponse response(http::status::ok, 11);
   response.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
   response.body() = std::move(body);

@@ -690,11 +690,13 @@ void Engine::RenderGauges(std::string* out) {
   std::vector<std::map<std::string, std::string>> per_shard(shards_.size());
   OnEveryShard([&](Shard& shard, size_t i) { shard.RenderGauges(&per_shard[i]); });
   // Each family once, its shards' lines after its TYPE line; copied once,
-  // into room reserved whole (at 100,000 series it is 130 MB).
+  // into room reserved whole (at 100,000 series it is 130 MB), with room
+  // for the self metrics a scrape appends after.
   constexpr std::string_view kType = "# TYPE ";
   constexpr std::string_view kGauge = " gauge\n";
+  constexpr size_t kRoomAfter = 64 << 10;
   std::set<std::string_view> names;
-  size_t size = out->size();
+  size_t size = out->size() + kRoomAfter;
   for (const auto& part : per_shard) {
     for (const auto& [name, text] : part) {
       if (names.insert(name).second) size += kType.size() + name.size() + kGauge.size();

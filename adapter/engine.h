@@ -122,7 +122,7 @@ class Engine {
   absl::StatusOr<size_t> Retrain(const std::vector<LabelMatcher>& matchers);
 
   // Appends the latest forecast of every live series as gauges (text
-  // format) to *out.
+  // format) to *out, with room reserved for a few KB more after them.
   void RenderGauges(std::string* out);
   int64_t num_series() const { return budget_.used.load(std::memory_order_relaxed); }
   size_t queued_bytes() const { return queued_bytes_.load(std::memory_order_relaxed); }
