@@ -165,8 +165,12 @@ TEST(SeriesTtl, SeriesUnseenForTheTtlLeaveMemoryAndStorageAndMakeRoom) {
       TestOptions{.config = kTtlConfig, .max_series = 2, .checkpoint_interval_ms = 1000});
   adapter.clock().Set(kT0);
   const uint16_t port = adapter.port();
-  // n0 and n1 held; n2 over the cap.
-  ASSERT_EQ(Send(port, Load(0, 3, 0, 10)), 204);
+  // n0 and n1 held; n2 over the cap. In two requests: within one, the two
+  // shards take their places in the budget at the same time, and which
+  // instance misses out is a race (n0 did, in 5 of 20 runs on a busy
+  // machine, and then never expired).
+  ASSERT_EQ(Send(port, Load(0, 2, 0, 10)), 204);
+  ASSERT_EQ(Send(port, Load(2, 3, 0, 10)), 204);
   EXPECT_EQ(Metric(port, "kad_active_series"), 2);
   EXPECT_EQ(Metric(port, "kad_samples_rejected_total{reason=\"series_limit\"}"), 10);
 
