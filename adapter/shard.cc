@@ -20,6 +20,10 @@ constexpr uint64_t kStaleNaN = 0x7ff0000000000002ULL;
 // Future points are at most this far apart, so PromQL's 5-minute lookback
 // always finds one.
 constexpr int64_t kFutureStepMs = 60'000;
+// Checkpoints are written this many series to a store write: one write for
+// a shard's half million series was 600 MB of memory at once and one WAL
+// file as large, all of which a restart after kill -9 read again.
+constexpr size_t kCheckpointBatch = 2048;
 
 void AppendEscaped(std::string* out, std::string_view v) {
   for (char c : v) {
@@ -114,6 +118,7 @@ void Shard::Stop() {
   Post([this] {
     checkpoint_timer_->cancel();
     retrain_timer_->cancel();
+    stopping_ = true;
     (void)Checkpoint(/*all=*/false);
     work_.reset();
   });
@@ -128,9 +133,26 @@ void Shard::ScheduleCheckpoint() {
   checkpoint_timer_->async_wait([this](boost::system::error_code ec) {
     if (ec) return;
     (void)Expire(clock_->NowMs());
-    (void)Checkpoint(/*all=*/false);
-    ScheduleCheckpoint();
+    CheckpointFrom(0, removals_);
   });
+}
+
+void Shard::CheckpointFrom(size_t from, uint64_t removals) {
+  if (stopping_) return;
+  // A removal moved the series after it: scan again from the start (those
+  // saved are clean by now) rather than skip some.
+  if (removals != removals_) from = 0;
+  std::vector<ForecastSeries*> changed;
+  size_t next = from;
+  for (; next < series_.size() && changed.size() < kCheckpointBatch; ++next) {
+    if (series_[next]->dirty) changed.push_back(series_[next].get());
+  }
+  if (!SaveStates(changed).ok() || next == series_.size()) {
+    ScheduleCheckpoint();
+    return;
+  }
+  // The rest after the samples that came meanwhile.
+  Post([this, next, removals = removals_] { CheckpointFrom(next, removals); });
 }
 
 void Shard::ScheduleRetrain() {
@@ -361,13 +383,9 @@ absl::Status Shard::Checkpoint(bool all) {
 }
 
 absl::Status Shard::SaveStates(std::span<ForecastSeries* const> series) {
-  // In batches of about 2 MB: one batch for a shard's half million series
-  // was 600 MB of memory at once and one WAL file as large, all of which a
-  // restart after kill -9 read again.
-  constexpr size_t kBatchSeries = 2048;
-  for (size_t begin = 0; begin < series.size(); begin += kBatchSeries) {
+  for (size_t begin = 0; begin < series.size(); begin += kCheckpointBatch) {
     const std::span<ForecastSeries* const> part =
-        series.subspan(begin, std::min(kBatchSeries, series.size() - begin));
+        series.subspan(begin, std::min(kCheckpointBatch, series.size() - begin));
     storage::WriteBatch batch;
     for (const ForecastSeries* s : part) {
       if (!s->persisted) batch.PutSeries(s->id, s->encoded_labels);

@@ -202,6 +202,12 @@ class Shard {
   // batches; marks each batch written clean.
   absl::Status SaveStates(std::span<ForecastSeries* const> series);
   void ScheduleCheckpoint();
+  // The timer's checkpoint: saves the next kCheckpointBatch changed series
+  // from series_[from] on, then posts the rest as a new task, so samples
+  // queued meanwhile are modelled between two batches instead of waiting
+  // for the whole checkpoint; schedules the next one when done. `removals`
+  // is removals_ when `from` was found.
+  void CheckpointFrom(size_t from, uint64_t removals);
   void ScheduleRetrain();
 
   std::shared_ptr<const Config> config_;
@@ -221,6 +227,8 @@ class Shard {
   LabelIndex index_;     // of series_
   int64_t counted_ = 0;  // series_.size() as last added to budget_->used
   uint64_t removals_ = 0;
+  // Set by Stop: a checkpoint in progress stops, as Stop saves it all.
+  bool stopping_ = false;
   // Apply's inputs of the request's series and its write (empty between
   // calls: Store::Write clears it), kept to reuse the memory.
   std::vector<InputSeries*> found_;

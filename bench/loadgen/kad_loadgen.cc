@@ -36,6 +36,7 @@
 #include "absl/time/time.h"
 #include "bench/loadgen/dashed_flags.h"
 #include "bench/loadgen/keepalive_client.h"
+#include "bench/loadgen/latency.h"
 #include "bench/loadgen/workload.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "prometheus/remote.pb.h"
@@ -75,14 +76,6 @@ namespace kad::bench {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-double Percentile(const std::vector<double>& sorted, double p) {
-  if (sorted.empty()) return 0;
-  size_t rank = static_cast<size_t>(p * static_cast<double>(sorted.size()) + 0.999999);
-  return sorted[std::clamp<size_t>(rank, 1, sorted.size()) - 1];
-}
-
-double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
 
 struct Target {
   std::string host;

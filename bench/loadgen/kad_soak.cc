@@ -13,8 +13,9 @@
 // connections, paced to --rate samples/s in all. Requests are encoded as
 // they are sent (the run is too long to pre-encode).
 //
-// The last line starts with "result " and holds key=value pairs for
-// scripts. Flag names take dashes or underscores.
+// Each line also gives the slowest request since the line before; the last
+// line starts with "result " and holds key=value pairs for scripts, among
+// them the latency of all requests (p50, p99, slowest). Flag names take dashes or underscores.
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -34,6 +35,7 @@
 #include "absl/time/time.h"
 #include "bench/loadgen/dashed_flags.h"
 #include "bench/loadgen/keepalive_client.h"
+#include "bench/loadgen/latency.h"
 #include "bench/loadgen/workload.h"
 
 ABSL_FLAG(std::string, address, "127.0.0.1:9201", "the receiver, host:port");
@@ -74,6 +76,8 @@ struct Totals {
   std::atomic<uint64_t> requests_ok{0};
   std::atomic<uint64_t> non_2xx{0};
   std::atomic<uint64_t> errors{0};
+  // The slowest request since the last report line, microseconds.
+  std::atomic<int64_t> slowest_us{0};
 };
 
 // The first series of the active window `elapsed` into the run.
@@ -90,7 +94,8 @@ size_t ChurnStep() {
 // Connection `c` of `connections`: round after round, the active series
 // i % connections == c, paced to its share of the rate.
 void Send(const Workload& workload, const std::string& host, uint16_t port, int c, int connections,
-          Clock::time_point start, Clock::time_point deadline, Totals* totals) {
+          Clock::time_point start, Clock::time_point deadline, Totals* totals,
+          std::vector<double>* latency_ms) {
   const size_t series = absl::GetFlag(FLAGS_series);
   const size_t batch = absl::GetFlag(FLAGS_batch);
   const double rate = absl::GetFlag(FLAGS_rate) / connections;
@@ -119,7 +124,14 @@ void Send(const Workload& workload, const std::string& host, uint16_t port, int 
       std::this_thread::sleep_until(
           start + std::chrono::duration_cast<Clock::duration>(
                       std::chrono::duration<double>(static_cast<double>(sent) / rate)));
+      const Clock::time_point t0 = Clock::now();
       absl::StatusOr<HttpReply> reply = client.Post(path, RemoteWriteHeaders(), body);
+      const Clock::duration took = Clock::now() - t0;
+      latency_ms->push_back(Ms(took));
+      const int64_t us = std::chrono::duration_cast<std::chrono::microseconds>(took).count();
+      int64_t slowest = totals->slowest_us.load(std::memory_order_relaxed);
+      while (us > slowest && !totals->slowest_us.compare_exchange_weak(slowest, us)) {
+      }
       sent += n;
       if (!reply.ok()) {
         totals->errors.fetch_add(1, std::memory_order_relaxed);
@@ -182,9 +194,11 @@ int Run() {
               static_cast<long long>(rss_start));
   std::fflush(stdout);
   std::vector<std::thread> senders;
+  std::vector<std::vector<double>> latency_ms(connections);
   for (int c = 0; c < connections; ++c) {
     senders.emplace_back(Send, std::cref(workload), address.substr(0, colon),
-                         static_cast<uint16_t>(port), c, connections, start, deadline, &totals);
+                         static_cast<uint16_t>(port), c, connections, start, deadline, &totals,
+                         &latency_ms[c]);
   }
   int64_t rss_max = rss_start;
   std::vector<int64_t> rss_samples;
@@ -198,15 +212,20 @@ int Run() {
     const size_t started = SeriesStarted(Clock::now() - start);
     std::printf(
         "t=%6.0fs acked=%llu (%.0f/s) series_started=%llu non_2xx=%llu errors=%llu "
-        "rss=%lld KiB\n",
+        "rss=%lld KiB slowest=%.1f ms\n",
         seconds, static_cast<unsigned long long>(totals.samples_ok.load()),
         static_cast<double>(totals.samples_ok.load()) / seconds,
         static_cast<unsigned long long>(started),
         static_cast<unsigned long long>(totals.non_2xx.load()),
-        static_cast<unsigned long long>(totals.errors.load()), static_cast<long long>(rss));
+        static_cast<unsigned long long>(totals.errors.load()), static_cast<long long>(rss),
+        static_cast<double>(totals.slowest_us.exchange(0)) / 1000);
     std::fflush(stdout);
   }
   for (std::thread& t : senders) t.join();
+  std::vector<double> all_ms;
+  for (const std::vector<double>& ms : latency_ms)
+    all_ms.insert(all_ms.end(), ms.begin(), ms.end());
+  std::sort(all_ms.begin(), all_ms.end());
   const int64_t rss_end = RssKib(pid);
   rss_max = std::max(rss_max, rss_end);
   // Levelled off: the second half of the run grew the RSS by how much, in
@@ -219,14 +238,15 @@ int Run() {
   std::printf(
       "result seconds=%.0f samples_acked=%llu samples_per_s=%.0f series_started=%llu "
       "non_2xx=%llu errors=%llu rss_start_kib=%lld rss_mid_kib=%lld rss_end_kib=%lld "
-      "rss_max_kib=%lld second_half_growth_pct=%.1f\n",
+      "rss_max_kib=%lld second_half_growth_pct=%.1f p50_ms=%.3f p99_ms=%.3f max_ms=%.3f\n",
       seconds, static_cast<unsigned long long>(totals.samples_ok.load()),
       static_cast<double>(totals.samples_ok.load()) / seconds,
       static_cast<unsigned long long>(SeriesStarted(Clock::now() - start)),
       static_cast<unsigned long long>(totals.non_2xx.load()),
       static_cast<unsigned long long>(totals.errors.load()), static_cast<long long>(rss_start),
       static_cast<long long>(rss_mid), static_cast<long long>(rss_end),
-      static_cast<long long>(rss_max), growth);
+      static_cast<long long>(rss_max), growth, Percentile(all_ms, 0.5), Percentile(all_ms, 0.99),
+      all_ms.empty() ? 0.0 : all_ms.back());
   return totals.errors.load() == 0 ? 0 : 1;
 }
 

@@ -119,6 +119,7 @@ class InProcessAdapter {
 
   const std::string& dir() const { return dir_; }
   FixedClock& clock() { return clock_; }
+  storage::Store* store() { return store_.get(); }
   ActivityEngine* activities() { return activities_.get(); }
 
  private:

@@ -1,7 +1,9 @@
 // Overload and churn through the adapter as main() wires it: a full write
 // queue answers 503 at once and models nothing; --storage.max-series caps
 // the series held (new ones counted and dropped, old ones kept); series
-// unseen for series_ttl leave memory and storage, making room again.
+// unseen for series_ttl leave memory and storage, making room again; the
+// checkpoint timer saves every changed series of a shard that holds more
+// than one store write of them.
 #include <atomic>
 #include <chrono>
 #include <string>
@@ -194,6 +196,29 @@ TEST(SeriesTtl, SeriesUnseenForTheTtlLeaveMemoryAndStorageAndMakeRoom) {
   adapter.Restart();
   EXPECT_EQ(Metric(adapter.port(), "kad_active_series"), 2);
   EXPECT_EQ(Instances(adapter.port()), (std::set<std::string>{"n1", "n2"}));
+}
+
+TEST(Checkpoint, TheTimerSavesEveryChangedSeriesOfABigShardWriteByWrite) {
+  // 10,000 series on two shards: each holds more than two of the timer's
+  // store writes (2,048 series each), written as separate tasks.
+  constexpr int kSeries = 10'000;
+  InProcessAdapter adapter(TestOptions{.config = kTtlConfig, .checkpoint_interval_ms = 1000});
+  adapter.clock().Set(kT0 + kStep);
+  ASSERT_EQ(Send(adapter.port(), Load(0, kSeries, 0)), 204);
+  EXPECT_EQ(Metric(adapter.port(), "kad_active_series"), kSeries);
+  auto saved = [&adapter] {
+    int n = 0;
+    const absl::Status s = adapter.store()->ForEachSeries(
+        [&n](uint64_t, std::string_view, std::string_view state) { n += !state.empty(); });
+    EXPECT_TRUE(s.ok()) << s;
+    return n;
+  };
+  // Bounded: the checkpoint runs every second here.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (saved() < kSeries && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(saved(), kSeries);
 }
 
 }  // namespace
