@@ -15,7 +15,8 @@
 //
 // Each line also gives the slowest request since the line before; the last
 // line starts with "result " and holds key=value pairs for scripts, among
-// them the latency of all requests (p50, p99, slowest). Flag names take dashes or underscores.
+// them the latency of all requests (p50, p99, slowest). Flag names take
+// dashes or underscores.
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -223,8 +224,9 @@ int Run() {
   }
   for (std::thread& t : senders) t.join();
   std::vector<double> all_ms;
-  for (const std::vector<double>& ms : latency_ms)
+  for (const std::vector<double>& ms : latency_ms) {
     all_ms.insert(all_ms.end(), ms.begin(), ms.end());
+  }
   std::sort(all_ms.begin(), all_ms.end());
   const int64_t rss_end = RssKib(pid);
   rss_max = std::max(rss_max, rss_end);
