@@ -2,8 +2,12 @@
 # How long the adapter takes to be ready again with many series in storage,
 # in one command:
 #
-#   bash bench/restart.sh                          # 1,000,000 series, 5 scrapes each
+#   bash bench/restart.sh                          # 1,000,000 series, 60 scrapes each
 #   bash bench/restart.sh --series 100000 --rounds 10 --restarts 5
+#
+# 60 scrapes fill the storage as a running adapter's is: every series has
+# sealed blocks, and the log of open ones is at its cap. After 5, no block
+# is sealed yet and a restart has less to read.
 #
 # Builds the adapter and kad_loadgen in Release, starts the adapter on
 # loopback with every series modelled (combined, the default kind) and fresh
@@ -12,7 +16,8 @@
 #   1. kills it with SIGKILL and starts it again, --restarts times (the
 #      same storage each time: nothing is written in between): the crash
 #      restarts;
-#   2. stops it with SIGTERM and starts it again: the clean restart;
+#   2. stops it with SIGTERM (timed: Kubernetes kills after the pod's grace
+#      period, 60 s in the chart) and starts it again: the clean restart;
 # and prints, for each, the time from the new process' start to /-/ready
 # answering 200, split into opening storage (until the "starting" log line),
 # loading the series (until "loaded stored state") and the rest, then the
@@ -23,7 +28,7 @@
 set -euo pipefail
 
 series=1000000
-rounds=5
+rounds=60
 settle=75
 restarts=3
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -108,7 +113,9 @@ for i in $(seq "$restarts"); do
   timed_start "crash-$i" > "$work/crash-$i.line"
   cat "$work/crash-$i.line"
 done
+stop_started=$(date +%s%3N)
 stop_adapter
+awk -v ms=$(($(date +%s%3N) - stop_started)) 'BEGIN { printf "SIGTERM to exit: %.1f s\n", ms / 1e3 }'
 timed_start clean
 sort -n -k2 "$work"/crash-*.line | awk '{ t[NR] = $2 } END {
   m = NR % 2 ? t[(NR + 1) / 2] : (t[NR / 2] + t[NR / 2 + 1]) / 2

@@ -491,9 +491,6 @@ struct Store::Impl {
   rocksdb::WriteOptions write_options;
   // Set by a failed write: RocksDB then refuses writes until resumed.
   std::atomic<bool> write_failed{false};
-  // Set once Open finished (the log was replayed): only then may the
-  // destructor seal the open blocks.
-  bool opened = false;
 
   // Appends to the run history are serialized so sequence numbers reach
   // RocksDB in order and each prune deletes a range no earlier prune did.
@@ -536,13 +533,12 @@ struct Store::Impl {
   ~Impl() {
     if (db == nullptr) return;
     // Best effort: a destructor cannot report. Callers wanting the status
-    // call Store::Flush first; the log and the synced WAL cover a failure.
+    // call Store::Flush first; the synced WAL covers a failure.
     // After a failed write RocksDB must not touch the broken WAL again; what
     // was acknowledged is in it (or in the log) already.
     if (!write_failed.load()) {
       db->FlushWAL(/*sync=*/true).PermitUncheckedError();
-      const bool sealed = opened && SealAllAndFlush().ok();
-      if (!sealed && !write_failed.load()) FlushAll().PermitUncheckedError();
+      FlushAll().PermitUncheckedError();
     }
     for (rocksdb::ColumnFamilyHandle* h : handles) {
       if (h != nullptr) db->DestroyColumnFamilyHandle(h).PermitUncheckedError();
@@ -563,14 +559,6 @@ struct Store::Impl {
     rocksdb::FlushOptions flush;
     flush.wait = true;
     return db->Flush(flush, all);
-  }
-
-  absl::Status SealAllAndFlush() {
-    WriteBatch::Rep empty;
-    // The first write seals everything; the second deletes the whole log.
-    if (absl::Status s = Apply(&empty, /*seal_all=*/true); !s.ok()) return s;
-    if (absl::Status s = Apply(&empty, /*seal_all=*/false); !s.ok()) return s;
-    return FromRocks(FlushAll(), absl::StrCat("cannot flush ", options.path));
   }
 
   bool HasAnyKey() const {
@@ -757,9 +745,9 @@ struct Store::Impl {
   }
 
   // Applies the batch: labels, state and deletions as RocksDB keys, points
-  // into open blocks plus one log record; seals full blocks (all of them
-  // when seal_all). All in one atomic RocksDB write.
-  absl::Status Apply(WriteBatch::Rep* rep, bool seal_all) ABSL_LOCKS_EXCLUDED(write_mu) {
+  // into open blocks plus one log record; seals full blocks. All in one
+  // atomic RocksDB write.
+  absl::Status Apply(WriteBatch::Rep* rep) ABSL_LOCKS_EXCLUDED(write_mu) {
     absl::MutexLock write_lock(&write_mu);
     if (write_failed.load(std::memory_order_relaxed)) {
       // Busy while RocksDB's own recovery (retried every second) is at work;
@@ -807,7 +795,7 @@ struct Store::Impl {
     {
       absl::MutexLock mem_lock(&mem_mu);
       log.Start(&log_record);
-      absl::Status built = AddPoints(*rep, seal_all, log, &write);
+      absl::Status built = AddPoints(*rep, log, &write);
       if (built.ok() && log.entries() > 0) {
         built = FromRocks(write.Put(handles[kLog], EncodeIdKey(seq), log_record),
                           "cannot build storage write");
@@ -851,8 +839,7 @@ struct Store::Impl {
     return absl::OkStatus();
   }
 
-  absl::Status AddPoints(const WriteBatch::Rep& rep, bool seal_all, LogWriter& log,
-                         rocksdb::WriteBatch* write)
+  absl::Status AddPoints(const WriteBatch::Rep& rep, LogWriter& log, rocksdb::WriteBatch* write)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu, mem_mu) {
     OpenSeries* last = nullptr;
     // Each point's open series is a cache miss or three in a row (table
@@ -923,18 +910,12 @@ struct Store::Impl {
     const size_t written = touched.size();
     for (size_t i = 0; i < written; ++i) {
       OpenSeries* s = touched[i].s;
-      if (seal_all || s->block.count() >= options.block_max_points ||
+      if (s->block.count() >= options.block_max_points ||
           s->block.byte_size() >= options.block_max_bytes) {
         if (absl::Status st = Seal(touched[i], log, write); !st.ok()) return st;
       }
     }
-    if (seal_all) {
-      for (auto& [id, s] : open) {
-        if (s->block.count() == 0 || s->touched_epoch == epoch) continue;
-        Touch(s.get(), false);
-        if (absl::Status st = Seal(touched.back(), log, write); !st.ok()) return st;
-      }
-    } else if (live_log_bytes > options.max_log_bytes) {
+    if (live_log_bytes > options.max_log_bytes) {
       // Series that stopped sending hold the log back: seal the oldest
       // blocks, a bounded number per write.
       constexpr int kMaxEarlySeals = 1024;
@@ -1238,14 +1219,13 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) 
   }
   if (absl::Status runs = impl->LoadRunBounds(); !runs.ok()) return runs;
   if (absl::Status log = impl->ReplayLog(); !log.ok()) return log;
-  impl->opened = true;
   return std::unique_ptr<Store>(new Store(std::move(impl)));
 }
 
 absl::Status Store::Write(WriteBatch* batch) {
   WriteBatch::Rep& rep = *batch->rep_;
   if (rep.count == 0) return absl::OkStatus();
-  absl::Status status = impl_->Apply(&rep, /*seal_all=*/false);
+  absl::Status status = impl_->Apply(&rep);
   // Cleared whatever the outcome: a failed batch is the caller's to rebuild
   // (Prometheus resends the request), never to be applied twice.
   batch->Clear();
@@ -1434,10 +1414,12 @@ absl::Status Store::ScanChunks(std::span<const ChunkScan> scans, ColumnSet colum
     bool merging = false;
     merged.clear();
     const std::string id_key = EncodeIdKey(id);
+    // Written in order, nothing sealed reaches the open block's first point.
+    const bool on_disk = !scans[i].written_in_order || set.from_ms < open_first;
     // Blocks are keyed by their last point's time and never overlap: the
     // first with a last point at or after `from` is where the range begins.
-    for (it->Seek(EncodePointKey(id, set.from_ms)); it->Valid() && it->key().starts_with(id_key);
-         it->Next()) {
+    if (on_disk) it->Seek(EncodePointKey(id, set.from_ms));
+    for (; on_disk && it->Valid() && it->key().starts_with(id_key); it->Next()) {
       const std::optional<int64_t> last = DecodePointKeyTime(View(it->key()));
       const std::string_view value = View(it->value());
       if (!merging && last.value_or(Impl::kMaxTime) < open_first && !value.empty() &&
@@ -1595,6 +1577,8 @@ uint64_t Store::SizeBytes() const {
   return total;
 }
 
-absl::Status Store::Flush() { return impl_->SealAllAndFlush(); }
+absl::Status Store::Flush() {
+  return FromRocks(impl_->FlushAll(), absl::StrCat("cannot flush ", impl_->options.path));
+}
 
 }  // namespace kad::storage

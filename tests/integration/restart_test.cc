@@ -72,14 +72,15 @@ struct Batch {
   std::vector<std::pair<int, int>> entries;
 };
 
-// The samples of `series`, time step by time step, cut every 500 entries,
-// as one Prometheus shard owning those series would send them.
+// The samples of `series` at steps [from, to), time step by time step, cut
+// every 500 entries, as one Prometheus shard owning those series would send
+// them.
 std::vector<Batch> MakeBatches(const std::vector<std::vector<double>>& values,
-                               const std::vector<int>& series) {
+                               const std::vector<int>& series, int from = 0, int to = kSteps) {
   std::vector<Batch> batches;
   WriteRequestBuilder builder;
   std::vector<std::pair<int, int>> entries;
-  for (int i = 0; i < kSteps; ++i) {
+  for (int i = from; i < to; ++i) {
     for (int s : series) {
       builder.Add({{"__name__", "restart_load"}, {"instance", Instance(s)}, {"job", "node"}},
                   kT0 + i * kStep, values[s][i]);
@@ -158,14 +159,16 @@ class RestartTest : public ::testing::Test {
 
   // Starts the adapter on `storage` (a folder under the test's root) and
   // waits until it is ready.
-  AdapterProcess* Start(const std::string& storage) {
+  AdapterProcess* Start(const std::string& storage, const char* checkpoint_interval = "1s") {
     auto p = std::make_unique<AdapterProcess>(
         binary_,
-        std::vector<std::string>{absl::StrCat("--config.file=", root_, "/environment.yaml"),
-                                 absl::StrCat("--web.listen-address=127.0.0.1:", port_),
-                                 absl::StrCat("--storage.path=", root_, "/", storage),
-                                 // The samples are from 2026-01-01, whatever today is.
-                                 "--storage.retention=10y", "--storage.checkpoint-interval=1s"},
+        std::vector<std::string>{
+            absl::StrCat("--config.file=", root_, "/environment.yaml"),
+            absl::StrCat("--web.listen-address=127.0.0.1:", port_),
+            absl::StrCat("--storage.path=", root_, "/", storage),
+            // The samples are from 2026-01-01, whatever today is.
+            "--storage.retention=10y",
+            absl::StrCat("--storage.checkpoint-interval=", checkpoint_interval)},
         absl::StrCat(root_, "/", storage, ".log"));
     const absl::Status started = p->Start();
     EXPECT_TRUE(started.ok()) << started;
@@ -251,6 +254,45 @@ TEST_F(RestartTest, KillAfterAcknowledgedBatchLosesNothingAndForecastsMatch) {
 
   for (int i = 20; i < 32; ++i) ASSERT_TRUE(Send(port_, batches[i]).ok()) << i;
   EXPECT_EQ(Scrape("kad_samples_modelled_total"), 12 * kBatchEntries);
+  absl::StatusOr<Forecasts> got = ReadForecasts(port_);
+  ASSERT_TRUE(got.ok()) << got.status();
+  ExpectSameForecasts(*got, want);
+}
+
+// The checkpoint of a clean stop lies in the open blocks, which the stop
+// leaves in the log: after a kill, the points since are replayed from there.
+TEST_F(RestartTest, KillSoonAfterACleanRestartReplaysThePointsSinceTheCheckpoint) {
+  const Forecasts want = Uninterrupted();
+  ASSERT_FALSE(want.history.empty());
+  const std::vector<Batch> batches = MakeBatches(values_, AllSeries());
+  ASSERT_EQ(batches.size(), 32u);
+  auto two_steps = [&](int from) {
+    std::vector<Batch> one = MakeBatches(values_, AllSeries(), from, from + 2);
+    EXPECT_EQ(one.size(), 1u);
+    return one.front();
+  };
+
+  AdapterProcess* b = Start("soon");
+  ASSERT_NE(b, nullptr);
+  // A write of 25 steps fills a block, which is sealed at its end; two
+  // steps more stay open, and the stop checkpoints at step 251.
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(Send(port_, batches[i]).ok()) << i;
+  ASSERT_TRUE(Send(port_, two_steps(250)).ok());
+  ASSERT_TRUE(b->Terminate().ok()) << b->LogTail();
+
+  // No checkpoint until the kill: steps 252 and 253 are only in storage.
+  b = Start("soon", "1h");
+  ASSERT_NE(b, nullptr);
+  ASSERT_TRUE(Send(port_, two_steps(252)).ok());
+  ASSERT_TRUE(b->Kill().ok());
+
+  b = Start("soon");
+  ASSERT_NE(b, nullptr);
+  // Batch 10 holds steps 250 to 274: the models have the first four.
+  for (int i = 10; i < 32; ++i) ASSERT_TRUE(Send(port_, batches[i]).ok()) << i;
+  EXPECT_EQ(Scrape("kad_samples_modelled_total"), (kSteps - 254) * kSeries);
+  EXPECT_EQ(Scrape("kad_samples_rejected_total{reason=\"duplicate\"}"), kSeries);
+  EXPECT_EQ(Scrape("kad_samples_rejected_total{reason=\"out_of_order\"}"), 3 * kSeries);
   absl::StatusOr<Forecasts> got = ReadForecasts(port_);
   ASSERT_TRUE(got.ok()) << got.status();
   ExpectSameForecasts(*got, want);
