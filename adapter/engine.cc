@@ -1,9 +1,9 @@
 #include "adapter/engine.h"
 
 #include <algorithm>
-#include <array>
 #include <atomic>
 #include <bit>
+#include <deque>
 #include <functional>
 #include <iterator>
 #include <latch>
@@ -29,21 +29,6 @@ namespace {
 // Counter families remembered at most: far more than one Prometheus scrapes
 // (each costs its name), few enough to bound the memory of a hostile sender.
 constexpr size_t kMaxCounterFamilies = 100'000;
-
-// Runs fn(0) .. fn(n - 1) on threads of their own (fn(0) on this one),
-// named prefix-i, and waits for all of them: for start-up work, before the
-// shards run.
-void RunOnThreads(size_t n, std::string_view prefix, const std::function<void(size_t)>& fn) {
-  std::vector<std::thread> threads;
-  for (size_t i = 1; i < n; ++i) {
-    threads.emplace_back([&fn, prefix, i] {
-      NameThisThread(absl::StrCat(AbslView(prefix), "-", i));
-      fn(i);
-    });
-  }
-  fn(0);
-  for (std::thread& t : threads) t.join();
-}
 
 // The first sample outside [min_ms, max_ms], as an error naming its series.
 // Prometheus' receiver refuses such a request whole with 400 (out of
@@ -183,109 +168,162 @@ absl::Status Engine::RestoreOne(const Config& config,
   return absl::OkStatus();
 }
 
-absl::Status Engine::Restore(const Config& config,
-                             const std::function<bool(std::string_view)>& wanted,
-                             std::vector<RestoredSeries>* out, RestoreCounts* counts) {
-  // The records are read in one pass, a batch at a time (so a batch, not
-  // the store, is held in memory). Making their models and replaying their
-  // points, most of a restart, runs on one thread per shard while this
-  // thread reads the next batch. The two batches' records are reused: their
-  // strings keep their room.
+absl::Status Engine::Restore(
+    const Config& config, const std::function<bool(std::string_view)>& wanted,
+    const std::function<void(size_t shard, std::vector<RestoredSeries>* series)>& take,
+    RestoreCounts* counts) {
+  // The records are read on this thread in one pass, a batch at a time (so
+  // a few batches, not the store, are held in memory). Making their models
+  // and replaying their points, most of a restart, runs on one worker per
+  // shard, each taking whole batches in turn, so that reading and the
+  // workers keep going while the others work. Worker i also hands shard i
+  // its series, batch after batch in reading order, as they are made.
+  // Batches are reused: their strings keep their room.
   constexpr size_t kBatch = 4096;
   const size_t workers = shards_.size();
   struct Batch {
     std::vector<StoredSeries> records = std::vector<StoredSeries>(kBatch);
     size_t filled = 0;
-    std::vector<std::optional<RestoredSeries>> made;
-    std::vector<RestoreCounts> counts;
-    std::vector<absl::Status> status;
+    size_t number = 0;  // in reading order
   };
-  std::array<Batch, 2> batches;
-  Batch* reading = &batches[0];
-  Batch* in_work = nullptr;
-  std::vector<std::thread> running;
+  std::vector<Batch> batches(workers + 2);
+  absl::Mutex mu;
+  // Under mu: the batches to fill, those read, the series made of each (by
+  // shard; none while the batch is in work) and how many are made, how many
+  // batches each shard has taken, and whether reading has ended.
+  std::vector<Batch*> idle;
+  std::deque<Batch*> queued;
+  std::vector<std::optional<std::vector<std::vector<RestoredSeries>>>> made;
+  size_t made_count = 0;
+  std::vector<size_t> taken(workers, 0);
+  bool read_all = false;
   absl::Status failed;
-  auto work = [&](Batch& b, size_t w) {
-    std::vector<ForecastSeries*> mine;
-    for (size_t i = w; i < b.filled && b.status[w].ok(); i += workers) {
-      b.status[w] = RestoreOne(config, wanted, b.records[i], &b.made[i], &b.counts[w]);
-      if (b.made[i].has_value()) mine.push_back(b.made[i]->series.get());
+  for (Batch& b : batches) idle.push_back(&b);
+  // With mu held: shard w's series of the batches made since it last took,
+  // up to the first batch still in work.
+  auto take_made = [&](size_t w) {
+    std::vector<std::vector<RestoredSeries>> parts;
+    while (failed.ok() && taken[w] < made.size() && made[taken[w]].has_value()) {
+      parts.push_back(std::move((*made[taken[w]++])[w]));
     }
-    // Replay what was acknowledged after the checkpoints (in id order, as
-    // the records come); models are deterministic, so this ends in the
-    // state an uninterrupted run has.
-    if (b.status[w].ok()) {
-      b.status[w] = ReplayStoredPoints(*store_, mine, &b.counts[w].replayed);
+    return parts;
+  };
+  std::vector<RestoreCounts> worker_counts(workers);
+  auto work = [&](size_t w) {
+    std::vector<std::optional<RestoredSeries>> restored;
+    std::vector<ForecastSeries*> replay;
+    RestoreCounts* mine = &worker_counts[w];
+    for (;;) {
+      Batch* b = nullptr;
+      std::vector<std::vector<RestoredSeries>> parts;
+      {
+        absl::MutexLock lock(&mu);
+        auto ready = [&] { return !queued.empty() || (read_all && made_count == made.size()); };
+        mu.Await(absl::Condition(&ready));
+        if (queued.empty()) {
+          parts = take_made(w);  // the last of them
+        } else {
+          b = queued.front();
+          queued.pop_front();
+        }
+      }
+      if (b == nullptr) {
+        for (std::vector<RestoredSeries>& part : parts) take(w, &part);
+        return;
+      }
+      restored.clear();
+      restored.resize(b->filled);
+      replay.clear();
+      absl::Status status;
+      for (size_t i = 0; i < b->filled && status.ok(); ++i) {
+        status = RestoreOne(config, wanted, b->records[i], &restored[i], mine);
+        if (restored[i].has_value()) replay.push_back(restored[i]->series.get());
+      }
+      // Replay what was acknowledged after the checkpoints (in id order, as
+      // the records come); models are deterministic, so this ends in the
+      // state an uninterrupted run has.
+      if (status.ok()) status = ReplayStoredPoints(*store_, replay, &mine->replayed);
+      std::vector<std::vector<RestoredSeries>> by_shard(workers);
+      for (std::optional<RestoredSeries>& r : restored) {
+        if (r.has_value()) by_shard[r->hash % workers].push_back(*std::move(r));
+      }
+      {
+        absl::MutexLock lock(&mu);
+        failed.Update(status);
+        made[b->number] = std::move(by_shard);
+        ++made_count;
+        idle.push_back(b);
+        parts = take_made(w);
+      }
+      for (std::vector<RestoredSeries>& part : parts) take(w, &part);
     }
   };
-  auto finish = [&] {  // waits for the batch in work and takes its series
-    for (std::thread& t : running) t.join();
-    running.clear();
-    if (in_work == nullptr) return;
-    for (size_t w = 0; w < workers; ++w) {
-      failed.Update(in_work->status[w]);
-      counts->replayed += in_work->counts[w].replayed;
-      counts->fresh += in_work->counts[w].fresh;
-      counts->skipped += in_work->counts[w].skipped;
-    }
-    for (std::optional<RestoredSeries>& r : in_work->made) {
-      if (r.has_value()) out->push_back(*std::move(r));
-    }
-    in_work->filled = 0;
-    in_work = nullptr;
-  };
-  auto start = [&](Batch* b) {
-    finish();
-    b->made.clear();
-    b->made.resize(b->filled);
-    b->counts.assign(workers, RestoreCounts{});
-    b->status.assign(workers, absl::OkStatus());
-    for (size_t w = 0; w < workers; ++w) {
-      running.emplace_back([&work, b, w] {
-        NameThisThread(absl::StrCat("kad-restore-", w));
-        work(*b, w);
-      });
-    }
-    in_work = b;
+  std::vector<std::thread> running;
+  for (size_t w = 0; w < workers; ++w) {
+    running.emplace_back([&work, w] {
+      NameThisThread(absl::StrCat("kad-restore-", w));
+      work(w);
+    });
+  }
+  Batch* reading = nullptr;
+  auto hand_over = [&] {  // queues the batch read so far
+    absl::MutexLock lock(&mu);
+    reading->number = made.size();
+    made.emplace_back();
+    queued.push_back(reading);
+    reading = nullptr;
   };
   absl::Status status =
       store_->ForEachSeries([&](uint64_t id, std::string_view label_bytes, std::string_view state) {
         uint64_t next = next_id_.load();
         while (next <= id && !next_id_.compare_exchange_weak(next, id + 1)) {
         }
-        if (!failed.ok()) return;
+        if (reading == nullptr) {
+          absl::MutexLock lock(&mu);
+          auto ready = [&] { return !idle.empty(); };
+          mu.Await(absl::Condition(&ready));
+          if (!failed.ok()) return;
+          reading = idle.back();
+          idle.pop_back();
+          reading->filled = 0;
+        }
         StoredSeries& record = reading->records[reading->filled++];
         record.id = id;
         record.labels.assign(label_bytes);
         record.state.assign(state);
-        if (reading->filled == kBatch) {
-          start(reading);
-          reading = reading == &batches[0] ? &batches[1] : &batches[0];
-        }
+        if (reading->filled == kBatch) hand_over();
       });
-  if (status.ok() && reading->filled > 0) start(reading);
-  finish();
+  if (reading != nullptr) hand_over();
+  {
+    absl::MutexLock lock(&mu);
+    read_all = true;
+  }
+  for (std::thread& t : running) t.join();
+  for (const RestoreCounts& c : worker_counts) {
+    counts->replayed += c.replayed;
+    counts->fresh += c.fresh;
+    counts->skipped += c.skipped;
+  }
   if (!status.ok()) return status;
+  absl::MutexLock lock(&mu);
   return failed;
 }
 
 absl::Status Engine::Load() {
   store_->SetRetentionNow(clock_->NowMs());
   absl::MutexLock lock(&reload_mu_);
-  std::vector<RestoredSeries> restored;
+  // Before Start(): each restore worker has its own shard adopt its series.
+  std::atomic<size_t> loaded{0};
   RestoreCounts counts;
   absl::Status status = Restore(
-      *config_, [](std::string_view) { return true; }, &restored, &counts);
+      *config_, [](std::string_view) { return true; },
+      [this, &loaded](size_t shard, std::vector<RestoredSeries>* series) {
+        loaded += series->size();
+        for (RestoredSeries& r : *series) shards_[shard]->Adopt(std::move(r));
+      },
+      &counts);
   if (!status.ok()) return status;
-  const size_t loaded = restored.size();
-  // Before Start(): each shard adopts its series on a thread of its own.
-  std::vector<std::vector<RestoredSeries>> per_shard(shards_.size());
-  for (RestoredSeries& r : restored) per_shard[r.hash % shards_.size()].push_back(std::move(r));
-  restored.clear();
-  RunOnThreads(shards_.size(), "kad-adopt", [this, &per_shard](size_t i) {
-    for (RestoredSeries& r : per_shard[i]) shards_[i]->Adopt(std::move(r));
-  });
-  log_->Info("loaded stored state", {{"series", absl::StrCat(loaded)},
+  log_->Info("loaded stored state", {{"series", absl::StrCat(loaded.load())},
                                      {"replayed_points", absl::StrCat(counts.replayed)},
                                      {"skipped_unconfigured", absl::StrCat(counts.skipped)},
                                      {"restarted_models", absl::StrCat(counts.fresh)}});
@@ -319,16 +357,17 @@ absl::Status Engine::Reload(std::shared_ptr<const Config> config) {
   std::vector<std::vector<RestoredSeries>> restored(shards_.size());
   RestoreCounts counts;
   if (added) {
-    std::vector<RestoredSeries> all;
     absl::Status status = Restore(
         *config,
         [&plan](std::string_view name) {
           auto it = plan.find(AbslView(name));
           return it != plan.end() && it->second.change == ReloadChange::kAdded;
         },
-        &all, &counts);
+        [&restored](size_t shard, std::vector<RestoredSeries>* series) {
+          std::move(series->begin(), series->end(), std::back_inserter(restored[shard]));
+        },
+        &counts);
     if (!status.ok()) return status;
-    for (RestoredSeries& r : all) restored[r.hash % shards_.size()].push_back(std::move(r));
   }
   if (activities_ != nullptr) {
     if (absl::Status status = activities_->Reload(*config); !status.ok()) return status;

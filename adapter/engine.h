@@ -149,16 +149,21 @@ class Engine {
                           size_t part, QueryAnswer* answer, std::string* keys,
                           std::vector<ReadPiece>* pieces) const;
   // The stored series of `config` whose forecast name passes `wanted`, from
-  // their checkpoints and the points written after them. `fresh` counts the
-  // checkpoints of other kinds or args (their models relearn the points),
-  // `skipped` the series `config` does not place.
+  // their checkpoints and the points written after them, handed to
+  // take(i, series) for shard i (hash % shards), in id order. take(i, ...)
+  // is called on one thread at a time for each i, from as many threads as
+  // shards, while the restore goes on. `fresh` counts the checkpoints of
+  // other kinds or args (their models relearn the points), `skipped` the
+  // series `config` does not place.
   struct RestoreCounts {
     size_t replayed = 0;
     size_t fresh = 0;
     size_t skipped = 0;
   };
-  absl::Status Restore(const Config& config, const std::function<bool(std::string_view)>& wanted,
-                       std::vector<RestoredSeries>* out, RestoreCounts* counts);
+  absl::Status Restore(
+      const Config& config, const std::function<bool(std::string_view)>& wanted,
+      const std::function<void(size_t shard, std::vector<RestoredSeries>* series)>& take,
+      RestoreCounts* counts);
   // A series record as stored, for Restore's workers.
   struct StoredSeries {
     uint64_t id;

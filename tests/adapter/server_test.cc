@@ -376,6 +376,29 @@ TEST(Server, SeriesGoOnAfterARestartWithTheirStoredModel) {
   }
 }
 
+TEST(Server, ThousandsOfSeriesComeBackEachToItsShardAfterARestart) {
+  // A restart reads the series records 4,096 at a time, restores the
+  // batches on a worker per shard, and each worker has its shard adopt that
+  // shard's series of every batch: 10,000 series are three batches, the
+  // last one part full.
+  InProcessAdapter adapter;
+  std::vector<std::string> instances;
+  for (int k = 0; k < 10'000; ++k) instances.push_back(absl::StrCat("host-", k));
+  WriteSeries(adapter.port(), instances, 0, 3);
+  adapter.Restart();
+  const uint16_t port = adapter.port();
+  EXPECT_EQ(Scrape(port, "kad_active_series"), 10'000);
+  // Sent again, the last scrape finds each series where a request looks for
+  // it, with its newest sample: a series missing, or in another shard,
+  // would start again and model it.
+  WriteSeries(port, instances, 2, 1);
+  EXPECT_EQ(Scrape(port, Rejected("duplicate")), 10'000);
+  EXPECT_EQ(Scrape(port, "kad_samples_modelled_total"), 0);
+  WriteSeries(port, instances, 3, 1);
+  EXPECT_EQ(Scrape(port, "kad_samples_modelled_total"), 10'000);
+  EXPECT_EQ(Scrape(port, "kad_active_series"), 10'000);
+}
+
 TEST(Server, DuplicateBatchIsAcknowledgedCountedAndChangesNothing) {
   InProcessAdapter adapter;
   const uint16_t port = adapter.port();
