@@ -12,10 +12,12 @@
 # Builds the adapter and kad_loadgen in Release, starts the adapter on
 # loopback with every series modelled (combined, the default kind) and fresh
 # storage, remote-writes --rounds scrapes of --series series (kad_loadgen),
-# waits --settle seconds (checkpoints are written in the background), then
+# waits --settle seconds (checkpoints are written in the background), writes
+# --unsaved scrapes more (a crash comes between checkpoints: 4 is a minute of
+# 15 s scrapes, the default --storage.checkpoint-interval), then
 #   1. kills it with SIGKILL and starts it again, --restarts times (the
 #      same storage each time: nothing is written in between): the crash
-#      restarts;
+#      restarts, each replaying the --unsaved scrapes of every series;
 #   2. stops it with SIGTERM (timed: Kubernetes kills after the pod's grace
 #      period, 60 s in the chart) and starts it again: the clean restart;
 # and prints, for each, the time from the new process' start to /-/ready
@@ -31,13 +33,14 @@ series=1000000
 rounds=60
 settle=75
 restarts=3
+unsaved=4
 repo=$(cd "$(dirname "$0")/.." && pwd)
 build_dir="$repo/build-bench"
 
 usage() {
   sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'
   echo "Flags: --series N ($series) --rounds N ($rounds) --settle S ($settle)" \
-    "--restarts N ($restarts) --build-dir DIR ($build_dir)"
+    "--unsaved N ($unsaved) --restarts N ($restarts) --build-dir DIR ($build_dir)"
 }
 
 while [ $# -gt 0 ]; do
@@ -45,6 +48,7 @@ while [ $# -gt 0 ]; do
     --series) series=$2; shift 2 ;;
     --rounds) rounds=$2; shift 2 ;;
     --settle) settle=$2; shift 2 ;;
+    --unsaved) unsaved=$2; shift 2 ;;
     --restarts) restarts=$2; shift 2 ;;
     --build-dir) build_dir=$2; shift 2 ;;
     -h|--help) usage; exit 0 ;;
@@ -103,6 +107,15 @@ sleep "$settle"
 rss_kib=$(awk '/^VmRSS:/ { print $2 }' "/proc/$adapter_pid/status")
 active=$(curl -s "http://127.0.0.1:$port/metrics?forecast_gauges=false" |
   awk '$1 == "kad_active_series" { print $2 }')
+
+if [ "$unsaved" -gt 0 ]; then
+  log "writing $unsaved scrapes more, not checkpointed when it is killed"
+  "$build_dir/bench/loadgen/kad_loadgen" --address="127.0.0.1:$port" --series="$series" \
+    --first-round="$rounds" --rounds="$unsaved" --connections=2 --duration=600s \
+    --max-rate=1e9 > "$work/unsaved.out"
+  grep -q '^result.* non2xx=0 errors=0 ' "$work/unsaved.out" ||
+    { echo "the scrapes after the checkpoints were not all acknowledged" >&2; exit 1; }
+fi
 
 echo "series in storage: ${active:-?}, RSS before the kill: $((rss_kib * 1024 / series)) B/series"
 printf '%-8s %8s %10s %9s %7s\n' restart ready_s open_s load_s rest_s
