@@ -320,7 +320,8 @@ void WriteBatch::Clear() {
 //     previous point of the record (modulo 2^64), then value, yhat,
 //     yhat_lower, yhat_upper, anomaly_score as 8-byte little-endian doubles.
 //   kLogReset: the series' open block was emptied here (sealed or deleted):
-//     replay forgets what it collected for it so far.
+//     replay starts a new one, keeping what it collected so far as the
+//     series' newest sealed points (Store::Impl::replayed).
 // Points of one series appear in the order they were written; resets of a
 // Write's seals come after all of its points.
 
@@ -524,6 +525,16 @@ struct Store::Impl {
   std::vector<Touched> touched ABSL_GUARDED_BY(write_mu);
   // AddPoints' open series of the write's points, kept to reuse the memory.
   std::vector<OpenSeries*> found_open ABSL_GUARDED_BY(write_mu);
+  // The blocks ReplayLog saw sealed (in the log records kept for the open
+  // blocks), oldest first, per series: its newest sealed points, right up
+  // to its open block. They are on disk too, but a scan written in order
+  // that starts within them is read from memory: a restart replays each
+  // series from its checkpoint, which is often older than its last seal,
+  // and a seek per series took a third of a restart after kill -9. Freed
+  // by the first Write (a seal would come between them and the open block).
+  // A deleted series' reset reads like a seal: its entry is never read (ids
+  // are not reused).
+  absl::flat_hash_map<uint64_t, std::vector<OpenBlock>> replayed ABSL_GUARDED_BY(mem_mu);
   std::string log_record ABSL_GUARDED_BY(write_mu);
 
   Impl() = default;
@@ -748,6 +759,8 @@ struct Store::Impl {
   // into open blocks plus one log record; seals full blocks. All in one
   // atomic RocksDB write.
   absl::Status Apply(WriteBatch::Rep* rep) ABSL_LOCKS_EXCLUDED(write_mu) {
+    // Freed after the locks are released.
+    absl::flat_hash_map<uint64_t, std::vector<OpenBlock>> replayed_before;
     absl::MutexLock write_lock(&write_mu);
     if (write_failed.load(std::memory_order_relaxed)) {
       // Busy while RocksDB's own recovery (retried every second) is at work;
@@ -794,6 +807,7 @@ struct Store::Impl {
     ++epoch;
     {
       absl::MutexLock mem_lock(&mem_mu);
+      replayed_before.swap(replayed);
       log.Start(&log_record);
       absl::Status built = AddPoints(*rep, log, &write);
       if (built.ok() && log.entries() > 0) {
@@ -1037,6 +1051,11 @@ struct Store::Impl {
         OpenSeries* o = found[k];
         if (o == nullptr) continue;  // a reset of a series with no open block
         if (!entries[k].point.has_value()) {
+          if (o->block.count() > 0) {
+            std::vector<OpenBlock>& sealed = replayed[o->id];
+            sealed.emplace_back();
+            std::swap(sealed.back(), o->block);
+          }
           o->block.Clear();
           o->first_seq = 0;
           continue;
@@ -1347,14 +1366,21 @@ absl::Status UnknownBlock(uint64_t id, std::string_view key) {
                                           " has an unknown format (written by a newer adapter?)"));
 }
 
-// An open block as a read saw it: the chunks it wanted, copied.
-struct OpenCopy {
-  uint32_t count = 0;      // points in the chunks
-  uint32_t published = 0;  // of which readers see the first ones
+// A block in memory as a read saw it: the chunks it wanted, copied.
+struct BlockCopy {
+  uint32_t count = 0;  // points in the chunks
   int64_t first_t = 0;
   int64_t last_t = 0;
   std::array<size_t, kNumColumns> at{};  // where in the copies
   std::array<size_t, kNumColumns> size{};
+};
+
+// A series' open block as a read saw it, and the sealed blocks Open
+// replayed for it (Store::Impl::replayed).
+struct OpenCopy : BlockCopy {
+  uint32_t published = 0;     // of count, readers see the first ones
+  size_t replayed_begin = 0;  // its replayed blocks' copies [begin, end)
+  size_t replayed_end = 0;
 };
 
 }  // namespace
@@ -1365,7 +1391,27 @@ absl::Status Store::ScanChunks(std::span<const ChunkScan> scans, ColumnSet colum
   auto wanted = [columns](int c) { return (columns & ColumnBit(static_cast<Column>(c))) != 0; };
   std::unique_ptr<rocksdb::Iterator> it;
   std::vector<OpenCopy> opens(scans.size());
+  std::vector<BlockCopy> replayed;
   std::string copies;
+  auto copy = [&](const OpenBlock& block, BlockCopy* to) {
+    to->count = block.count();
+    to->first_t = block.first_timestamp();
+    to->last_t = block.last_timestamp();
+    for (int c = 0; c < kNumColumns; ++c) {
+      if (!wanted(c)) continue;
+      const std::string_view chunk = block.Chunk(static_cast<Column>(c));
+      to->at[c] = copies.size();
+      to->size[c] = chunk.size();
+      copies.append(chunk);
+    }
+  };
+  auto chunks_of = [&copies](const BlockCopy& b) {
+    std::array<std::string_view, kNumColumns> chunks;
+    for (int c = 0; c < kNumColumns; ++c) {
+      chunks[c] = std::string_view(copies).substr(b.at[c], b.size[c]);
+    }
+    return chunks;
+  };
   {
     // The iterator and the open blocks are taken together: a seal that is
     // on disk is also gone from memory only after this lock is released by
@@ -1376,22 +1422,18 @@ absl::Status Store::ScanChunks(std::span<const ChunkScan> scans, ColumnSet colum
     read.prefix_same_as_start = true;  // each Seek stays in its series
     it.reset(impl_->db->NewIterator(read, impl_->handles[kBlocks]));
     for (size_t i = 0; i < scans.size(); ++i) {
+      OpenCopy& open = opens[i];
+      if (const auto sealed = impl_->replayed.find(scans[i].id);
+          scans[i].written_in_order && sealed != impl_->replayed.end()) {
+        open.replayed_begin = replayed.size();
+        for (const OpenBlock& block : sealed->second) copy(block, &replayed.emplace_back());
+        open.replayed_end = replayed.size();
+      }
       const auto found = impl_->open.find(scans[i].id);
       if (found == impl_->open.end() || found->second->published == 0) continue;
       const OpenSeries& s = *found->second;
-      const OpenBlock& block = s.shadow != nullptr ? *s.shadow : s.block;
-      OpenCopy& copy = opens[i];
-      copy.count = block.count();
-      copy.published = s.published;
-      copy.first_t = block.first_timestamp();
-      copy.last_t = block.last_timestamp();
-      for (int c = 0; c < kNumColumns; ++c) {
-        if (!wanted(c)) continue;
-        const std::string_view chunk = block.Chunk(static_cast<Column>(c));
-        copy.at[c] = copies.size();
-        copy.size[c] = chunk.size();
-        copies.append(chunk);
-      }
+      copy(s.shadow != nullptr ? *s.shadow : s.block, &open);
+      open.published = s.published;
     }
   }
   std::vector<ForecastPoint> merged;
@@ -1404,18 +1446,29 @@ absl::Status Store::ScanChunks(std::span<const ChunkScan> scans, ColumnSet colum
     set.to_ms = scans[i].end_ms;
     if (set.from_ms > set.to_ms) continue;
     const OpenCopy& open = opens[i];
-    std::array<std::string_view, kNumColumns> open_chunks;
-    for (int c = 0; c < kNumColumns; ++c) {
-      open_chunks[c] = std::string_view(copies).substr(open.at[c], open.size[c]);
-    }
+    const std::array<std::string_view, kNumColumns> open_chunks = chunks_of(open);
     const int64_t open_first = open.published > 0 ? open.first_t : Impl::kMaxTime;
     // Once a sealed block reaches the open block's time (points written out
     // of order), it and the blocks after it are merged with the open points.
     bool merging = false;
     merged.clear();
     const std::string id_key = EncodeIdKey(id);
-    // Written in order, nothing sealed reaches the open block's first point.
-    const bool on_disk = !scans[i].written_in_order || set.from_ms < open_first;
+    // Written in order, nothing sealed reaches the open block's first point,
+    // and the blocks replayed at Open are the newest sealed ones.
+    const std::span<const BlockCopy> newest_sealed = std::span<const BlockCopy>(replayed).subspan(
+        open.replayed_begin, open.replayed_end - open.replayed_begin);
+    const int64_t memory_first = newest_sealed.empty() ? open_first : newest_sealed[0].first_t;
+    const bool on_disk = !scans[i].written_in_order || set.from_ms < memory_first;
+    for (size_t b = 0; !on_disk && b < newest_sealed.size(); ++b) {
+      const BlockCopy& sealed = newest_sealed[b];
+      if (sealed.last_t < set.from_ms) continue;
+      if (sealed.first_t > set.to_ms) break;
+      set.chunks = chunks_of(sealed);
+      set.min_time_ms = sealed.first_t;
+      set.max_time_ms = sealed.last_t;
+      set.count = sealed.count;
+      if (!emit(set)) return absl::OkStatus();
+    }
     // Blocks are keyed by their last point's time and never overlap: the
     // first with a last point at or after `from` is where the range begins.
     if (on_disk) it->Seek(EncodePointKey(id, set.from_ms));

@@ -95,8 +95,10 @@ struct ChunkScan {
   // The caller's promise that it wrote this series' points in increasing
   // time, each time once. Every sealed point is then older than the open
   // block's first, so a range that starts in the open block is read from
-  // memory alone, without a read of the disk. Broken, the sealed points at
-  // or after start_ms are missed.
+  // memory alone, without a read of the disk; so is one that starts in the
+  // blocks Open saw sealed in the log it replayed, until the first Write
+  // (a restart replaying models from their checkpoints). Broken, the
+  // sealed points at or after start_ms are missed.
   bool written_in_order = false;
 };
 

@@ -906,22 +906,41 @@ StoreOptions SmallBlocks(const std::string& path, uint32_t max_points) {
   return options;
 }
 
-using RawColumn = std::vector<std::pair<std::string, std::string>>;
-
-// Every key of every column family of the database at `path`, read with
-// plain RocksDB (replaying its WAL, as after a kill).
-std::map<std::string, RawColumn> RawColumns(const std::string& path) {
-  std::map<std::string, RawColumn> out;
+// The column families of the database at `path`, with default options.
+std::vector<rocksdb::ColumnFamilyDescriptor> RawFamilies(const std::string& path) {
   std::vector<std::string> names;
   EXPECT_TRUE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), path, &names).ok());
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
   for (const std::string& name : names) {
     descriptors.emplace_back(name, rocksdb::ColumnFamilyOptions());
   }
+  return descriptors;
+}
+
+// Opens the database at `path` with plain RocksDB, behind the store's back,
+// and calls fn with each of its column families.
+void EditRawDatabase(const std::string& path,
+                     const std::function<void(rocksdb::DB*, rocksdb::ColumnFamilyHandle*)>& fn) {
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* db = nullptr;
+  ASSERT_TRUE(rocksdb::DB::Open(rocksdb::DBOptions(), path, RawFamilies(path), &handles, &db).ok());
+  for (rocksdb::ColumnFamilyHandle* h : handles) {
+    fn(db, h);
+    db->DestroyColumnFamilyHandle(h);
+  }
+  delete db;
+}
+
+using RawColumn = std::vector<std::pair<std::string, std::string>>;
+
+// Every key of every column family of the database at `path`, read with
+// plain RocksDB (replaying its WAL, as after a kill).
+std::map<std::string, RawColumn> RawColumns(const std::string& path) {
+  std::map<std::string, RawColumn> out;
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* db = nullptr;
   rocksdb::Status s =
-      rocksdb::DB::OpenForReadOnly(rocksdb::DBOptions(), path, descriptors, &handles, &db);
+      rocksdb::DB::OpenForReadOnly(rocksdb::DBOptions(), path, RawFamilies(path), &handles, &db);
   EXPECT_TRUE(s.ok()) << s.ToString();
   if (!s.ok()) return out;
   for (rocksdb::ColumnFamilyHandle* h : handles) {
@@ -1212,34 +1231,72 @@ TEST(StoreChunks, ARangeStartingInTheOpenBlockOfASeriesWrittenInOrderSkipsTheDis
             (std::vector<Sample>{{50000, 2}}));
 }
 
+// The blocks Open saw sealed in the log it replayed are read from memory by
+// a scan written in order that starts in them, until the first Write. Shown
+// by deleting them from disk behind the store's back.
+TEST(StoreChunks, BlocksSealedInTheReplayedLogAreReadFromMemoryUntilTheFirstWrite) {
+  TempDir dir;
+  const StoreOptions options = SmallBlocks(dir.path(), 10);
+  {
+    std::unique_ptr<Store> store = OpenOrDie(options);
+    WriteBatch batch;
+    // Series 7's open block keeps every log record after its point.
+    batch.PutPoint(7, Point(0, 1));
+    WriteOrDie(*store, batch);
+    for (int64_t t = 0; t < 35; ++t) {  // three sealed blocks, 30..34 open
+      batch.PutPoint(8, Point(t * 1000, static_cast<double>(t)));
+      if (t % 10 == 9 || t == 34) WriteOrDie(*store, batch);
+    }
+  }
+  EditRawDatabase(dir.path(), [](rocksdb::DB* db, rocksdb::ColumnFamilyHandle* h) {
+    if (h->GetName() != "blocks") return;
+    ASSERT_TRUE(db->DeleteRange(rocksdb::WriteOptions(), h, EncodeIdKey(8), EncodeIdKey(9)).ok());
+  });
+  std::unique_ptr<Store> store = OpenOrDie(options);
+  auto values = [&store](int64_t start, bool in_order) {
+    const ChunkScan scan{.id = 8, .start_ms = start, .end_ms = kMax, .written_in_order = in_order};
+    const std::vector<Sample> samples = ScanColumn(*store, std::span(&scan, 1), Column::kValue)[0];
+    std::vector<int64_t> times;
+    for (const Sample& s : samples) {
+      times.push_back(s.first / 1000);
+      EXPECT_EQ(s.second, static_cast<double>(s.first / 1000));
+    }
+    return times;
+  };
+  auto seconds = [](int64_t from, int64_t to) {
+    std::vector<int64_t> out;
+    for (int64_t t = from; t < to; ++t) out.push_back(t);
+    return out;
+  };
+  // From memory: the replayed blocks from 5 s on, then the open block.
+  EXPECT_EQ(values(5000, true), seconds(5, 35));
+  EXPECT_EQ(values(0, true), seconds(0, 35));
+  EXPECT_EQ(values(31000, true), seconds(31, 35));
+  // From disk, where they are gone: not promised in order, or starting
+  // before the first replayed point.
+  EXPECT_EQ(values(5000, false), seconds(30, 35));
+  EXPECT_EQ(values(-1, true), seconds(30, 35));
+  // After the first Write, of any series, from disk.
+  WriteBatch batch;
+  batch.PutPoint(7, Point(1000, 1));
+  WriteOrDie(*store, batch);
+  EXPECT_EQ(values(5000, true), seconds(30, 35));
+}
+
 TEST(StoreOpen, UpgradesAVersion2DatabaseAndReadsItsBlocks) {
   TempDir dir;
   const std::vector<ForecastPoint> old_points = Format2BlockPoints();
   { ASSERT_NE(OpenOrDie(OptionsFor(dir.path())), nullptr); }
-  {
-    // As the release before left it: marker "2", a block of format 2.
-    std::vector<std::string> names;
-    ASSERT_TRUE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), dir.path(), &names).ok());
-    std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
-    for (const std::string& name : names) {
-      descriptors.emplace_back(name, rocksdb::ColumnFamilyOptions());
+  // As the release before left it: marker "2", a block of format 2.
+  EditRawDatabase(dir.path(), [&old_points](rocksdb::DB* db, rocksdb::ColumnFamilyHandle* h) {
+    if (h->GetName() == "default") {
+      ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), h, "kad:format", "2").ok());
+    } else if (h->GetName() == "blocks") {
+      ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), h,
+                          EncodePointKey(5, old_points.back().timestamp_ms), kFormat2Block)
+                      .ok());
     }
-    std::vector<rocksdb::ColumnFamilyHandle*> handles;
-    rocksdb::DB* db = nullptr;
-    ASSERT_TRUE(
-        rocksdb::DB::Open(rocksdb::DBOptions(), dir.path(), descriptors, &handles, &db).ok());
-    for (rocksdb::ColumnFamilyHandle* h : handles) {
-      if (h->GetName() == "default") {
-        ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), h, "kad:format", "2").ok());
-      } else if (h->GetName() == "blocks") {
-        ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), h,
-                            EncodePointKey(5, old_points.back().timestamp_ms), kFormat2Block)
-                        .ok());
-      }
-      db->DestroyColumnFamilyHandle(h);
-    }
-    delete db;
-  }
+  });
   std::vector<ForecastPoint> all = old_points;
   {
     // Three points fill a block.
