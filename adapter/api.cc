@@ -265,6 +265,7 @@ void Api::Metrics(bool forecast_gauges, const Respond& respond) {
                       .max_series = engine_->options().max_series,
                       .write_queue_bytes = engine_->queued_bytes(),
                       .storage_bytes = store_->SizeBytes(),
+                      .checkpointed_ms = engine_->checkpointed_ms(),
                       .ready = ready_.load()},
                      &body);
   if (activities_ != nullptr) activities_->RenderMetrics(&body);

@@ -309,6 +309,12 @@ absl::Status Engine::Restore(
   return failed;
 }
 
+int64_t Engine::checkpointed_ms() const {
+  int64_t oldest = std::numeric_limits<int64_t>::max();
+  for (const auto& shard : shards_) oldest = std::min(oldest, shard->checkpointed_ms());
+  return shards_.empty() ? 0 : oldest;
+}
+
 absl::Status Engine::Load() {
   store_->SetRetentionNow(clock_->NowMs());
   absl::MutexLock lock(&reload_mu_);

@@ -125,6 +125,9 @@ class Engine {
   // format) to *out, with room reserved for a few KB more after them.
   void RenderGauges(std::string* out);
   int64_t num_series() const { return budget_.used.load(std::memory_order_relaxed); }
+  // The oldest of the shards' checkpointed_ms(): every model change before
+  // it is saved, and a crash replays what came since.
+  int64_t checkpointed_ms() const;
   size_t queued_bytes() const { return queued_bytes_.load(std::memory_order_relaxed); }
   const EngineOptions& options() const { return options_; }
 

@@ -55,6 +55,12 @@ void SelfMetrics::RenderTo(const GaugeSnapshot& gauges, std::string* out) const 
   absl::StrAppend(out, "kad_write_queue_bytes ", gauges.write_queue_bytes, "\n");
   Family(out, "kad_storage_size_bytes", "gauge", "Bytes RocksDB uses on disk.");
   absl::StrAppend(out, "kad_storage_size_bytes ", gauges.storage_bytes, "\n");
+  Family(out, "kad_checkpoint_last_complete_timestamp_seconds", "gauge",
+         "Every model change before this time is saved (0 until the first checkpoint): "
+         "a crash replays what came since.");
+  absl::StrAppend(out, "kad_checkpoint_last_complete_timestamp_seconds ",
+                  absl::StrFormat("%.3f", static_cast<double>(gauges.checkpointed_ms) / 1000),
+                  "\n");
   Family(out, "kad_ready", "gauge", "1 once the stored state is loaded.");
   absl::StrAppend(out, "kad_ready ", gauges.ready ? 1 : 0, "\n");
 

@@ -38,6 +38,7 @@ struct GaugeSnapshot {
   int64_t max_series = 0;
   uint64_t write_queue_bytes = 0;
   uint64_t storage_bytes = 0;
+  int64_t checkpointed_ms = 0;
   bool ready = false;
 };
 

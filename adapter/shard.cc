@@ -132,7 +132,8 @@ void Shard::ScheduleCheckpoint() {
   checkpoint_timer_->expires_after(std::chrono::milliseconds(options_.checkpoint_interval_ms));
   checkpoint_timer_->async_wait([this](boost::system::error_code ec) {
     if (ec) return;
-    (void)Expire(clock_->NowMs());
+    checkpoint_started_ms_ = clock_->NowMs();
+    (void)Expire(checkpoint_started_ms_);
     CheckpointFrom(0, removals_);
   });
 }
@@ -147,7 +148,11 @@ void Shard::CheckpointFrom(size_t from, uint64_t removals) {
   for (; next < series_.size() && changed.size() < kCheckpointBatch; ++next) {
     if (series_[next]->dirty) changed.push_back(series_[next].get());
   }
-  if (!SaveStates(changed).ok() || next == series_.size()) {
+  const bool saved = SaveStates(changed).ok();
+  if (saved && next == series_.size()) {
+    checkpointed_ms_.store(checkpoint_started_ms_, std::memory_order_relaxed);
+  }
+  if (!saved || next == series_.size()) {
     ScheduleCheckpoint();
     return;
   }

@@ -150,6 +150,9 @@ class Shard {
   absl::Status LearnCounters(const absl::flat_hash_set<std::string>& families,
                              absl::flat_hash_map<std::string, size_t>* switched);
   void Match(const ReadSpec& spec, std::vector<ReadMatch>* out) const;
+  // Any thread: when the timer's last complete checkpoint started, by the
+  // clock (0 before the first): every model change before it is saved.
+  int64_t checkpointed_ms() const { return checkpointed_ms_.load(std::memory_order_relaxed); }
   // Counts the series removals: a read's matches point at series that
   // are still there as long as it has not changed.
   uint64_t removals() const { return removals_; }
@@ -229,6 +232,9 @@ class Shard {
   uint64_t removals_ = 0;
   // Set by Stop: a checkpoint in progress stops, as Stop saves it all.
   bool stopping_ = false;
+  // When the timer's checkpoint in progress started; the last complete one's.
+  int64_t checkpoint_started_ms_ = 0;
+  std::atomic<int64_t> checkpointed_ms_{0};
   // Apply's inputs of the request's series and its write (empty between
   // calls: Store::Write clears it), kept to reuse the memory.
   std::vector<InputSeries*> found_;

@@ -12,9 +12,10 @@
 # Builds the adapter and kad_loadgen in Release, starts the adapter on
 # loopback with every series modelled (combined, the default kind) and fresh
 # storage, remote-writes --rounds scrapes of --series series (kad_loadgen),
-# waits --settle seconds (checkpoints are written in the background), writes
-# --unsaved scrapes more (a crash comes between checkpoints: 4 is a minute of
-# 15 s scrapes, the default --storage.checkpoint-interval), then
+# waits for a checkpoint that starts after the load to finish (the adapter's
+# kad_checkpoint_last_complete_timestamp_seconds; at most --settle seconds),
+# writes --unsaved scrapes more (a crash comes between checkpoints: 4 is a
+# minute of 15 s scrapes, the default --storage.checkpoint-interval), then
 #   1. kills it with SIGKILL and starts it again, --restarts times (the
 #      same storage each time: nothing is written in between): the crash
 #      restarts, each replaying the --unsaved scrapes of every series;
@@ -22,7 +23,8 @@
 #      period, 60 s in the chart) and starts it again: the clean restart;
 # and prints, for each, the time from the new process' start to /-/ready
 # answering 200, split into opening storage (until the "starting" log line),
-# loading the series (until "loaded stored state") and the rest, then the
+# loading the series (until "loaded stored state") and the rest, and the
+# points replayed (written after the series' checkpoints), then the
 # median and the longest of the crash restarts, plus the RSS per series
 # before the first kill. One restart says little on a shared machine: the
 # time varies from one start to the next by a third or more. Everything it
@@ -31,7 +33,7 @@ set -euo pipefail
 
 series=1000000
 rounds=60
-settle=75
+settle=300
 restarts=3
 unsaved=4
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -73,7 +75,8 @@ EOF
 port=$(free_port)
 
 # timed_start NAME: starts the adapter on the same folder and prints
-# "NAME ready_s open_s load_s rest_s", from its start and its log lines.
+# "NAME ready_s open_s load_s rest_s replayed", from its start and its log
+# lines (replayed: the points written after the series' checkpoints).
 timed_start() {
   local name=$1 t0 t1
   t0=$(date +%s%3N)
@@ -83,15 +86,19 @@ timed_start() {
 import datetime, re, sys
 name, t0, t1, path = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 at = {}
+replayed = "?"
 for line in open(path):
     m = re.search(r'ts=(\S+).*msg="?(starting k8s-anomaly-detector|loaded stored state)', line)
     if m:
         ts = datetime.datetime.fromisoformat(m.group(1).replace("Z", "+00:00")).timestamp() * 1000
         at.setdefault(m.group(2), ts)
+    m = re.search(r'replayed_points=(\d+)', line)
+    if m:
+        replayed = m.group(1)
 opened = at.get("starting k8s-anomaly-detector", t0)
 loaded = at.get("loaded stored state", opened)
 print(f"{name:<8} {(t1 - t0) / 1e3:>8.1f} {(opened - t0) / 1e3:>10.1f} "
-      f"{(loaded - opened) / 1e3:>9.1f} {(t1 - loaded) / 1e3:>7.1f}")
+      f"{(loaded - opened) / 1e3:>9.1f} {(t1 - loaded) / 1e3:>7.1f} {replayed:>9}")
 EOF
 }
 
@@ -102,8 +109,17 @@ log "writing $rounds scrapes of $series series"
 grep '^result' "$work/loadgen.out" >&2
 grep -q '^result.* non2xx=0 errors=0 ' "$work/loadgen.out" ||
   { echo "the load was not all acknowledged" >&2; exit 1; }
-log "waiting ${settle}s for checkpoints"
-sleep "$settle"
+log "waiting for a checkpoint after the load (at most ${settle}s)"
+loaded_at=$(date +%s)
+checkpointed_at=0
+for _ in $(seq "$settle"); do
+  sleep 1
+  checkpointed_at=$(curl -s "http://127.0.0.1:$port/metrics?forecast_gauges=false" |
+    awk '$1 == "kad_checkpoint_last_complete_timestamp_seconds" { print int($2) }')
+  [ "${checkpointed_at:-0}" -ge "$loaded_at" ] && break
+done
+[ "${checkpointed_at:-0}" -ge "$loaded_at" ] ||
+  { echo "no checkpoint after the load finished within ${settle}s" >&2; exit 1; }
 rss_kib=$(awk '/^VmRSS:/ { print $2 }' "/proc/$adapter_pid/status")
 active=$(curl -s "http://127.0.0.1:$port/metrics?forecast_gauges=false" |
   awk '$1 == "kad_active_series" { print $2 }')
@@ -118,7 +134,7 @@ if [ "$unsaved" -gt 0 ]; then
 fi
 
 echo "series in storage: ${active:-?}, RSS before the kill: $((rss_kib * 1024 / series)) B/series"
-printf '%-8s %8s %10s %9s %7s\n' restart ready_s open_s load_s rest_s
+printf '%-8s %8s %10s %9s %7s %9s\n' restart ready_s open_s load_s rest_s replayed
 for i in $(seq "$restarts"); do
   kill -KILL "$adapter_pid"
   wait "$adapter_pid" 2>/dev/null || true

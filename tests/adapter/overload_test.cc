@@ -221,5 +221,28 @@ TEST(Checkpoint, TheTimerSavesEveryChangedSeriesOfABigShardWriteByWrite) {
   EXPECT_EQ(saved(), kSeries);
 }
 
+TEST(Checkpoint, TheMetricSaysWhenTheLastCompleteCheckpointStarted) {
+  constexpr int kSeries = 5'000;
+  constexpr char kMetric[] = "kad_checkpoint_last_complete_timestamp_seconds";
+  {
+    InProcessAdapter adapter(TestOptions{.config = kTtlConfig});  // every minute
+    EXPECT_EQ(Metric(adapter.port(), kMetric), 0);
+  }
+  InProcessAdapter adapter(TestOptions{.config = kTtlConfig, .checkpoint_interval_ms = 1000});
+  adapter.clock().Set(kT0 + kStep);
+  ASSERT_EQ(Send(adapter.port(), Load(0, kSeries, 0)), 204);
+  // A checkpoint that started after the samples were acknowledged has saved
+  // every series they changed once the metric says so.
+  const int64_t later = kT0 + 2 * kStep;
+  adapter.clock().Set(later);
+  ASSERT_TRUE(WaitForMetric(adapter.port(), kMetric, static_cast<double>(later) / 1000));
+  EXPECT_EQ(Metric(adapter.port(), kMetric), static_cast<double>(later) / 1000);
+  int saved = 0;
+  const absl::Status s = adapter.store()->ForEachSeries(
+      [&saved](uint64_t, std::string_view, std::string_view state) { saved += !state.empty(); });
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_EQ(saved, kSeries);
+}
+
 }  // namespace
 }  // namespace kad::adapter
