@@ -75,16 +75,19 @@ EOF
 port=$(free_port)
 
 # timed_start NAME: starts the adapter on the same folder and prints
-# "NAME ready_s open_s load_s rest_s replayed", from its start and its log
-# lines (replayed: the points written after the series' checkpoints).
+# "NAME ready_s open_s load_s rest_s replayed peak_mb", from its start, its
+# log lines (replayed: the points written after the series' checkpoints) and
+# its peak RSS until ready (VmHWM).
 timed_start() {
-  local name=$1 t0 t1
+  local name=$1 t0 t1 peak_kib
   t0=$(date +%s%3N)
   start_adapter "$work/data" "$work/$name.log"
   t1=$(date +%s%3N)
-  python3 - "$name" "$t0" "$t1" "$work/$name.log" <<'EOF'
+  peak_kib=$(awk '/^VmHWM:/ { print $2 }' "/proc/$adapter_pid/status")
+  python3 - "$name" "$t0" "$t1" "$work/$name.log" "$peak_kib" <<'EOF'
 import datetime, re, sys
 name, t0, t1, path = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+peak_mb = int(sys.argv[5]) * 1024 // 10**6
 at = {}
 replayed = "?"
 for line in open(path):
@@ -98,7 +101,7 @@ for line in open(path):
 opened = at.get("starting k8s-anomaly-detector", t0)
 loaded = at.get("loaded stored state", opened)
 print(f"{name:<8} {(t1 - t0) / 1e3:>8.1f} {(opened - t0) / 1e3:>10.1f} "
-      f"{(loaded - opened) / 1e3:>9.1f} {(t1 - loaded) / 1e3:>7.1f} {replayed:>9}")
+      f"{(loaded - opened) / 1e3:>9.1f} {(t1 - loaded) / 1e3:>7.1f} {replayed:>9} {peak_mb:>8}")
 EOF
 }
 
@@ -134,7 +137,7 @@ if [ "$unsaved" -gt 0 ]; then
 fi
 
 echo "series in storage: ${active:-?}, RSS before the kill: $((rss_kib * 1024 / series)) B/series"
-printf '%-8s %8s %10s %9s %7s %9s\n' restart ready_s open_s load_s rest_s replayed
+printf '%-8s %8s %10s %9s %7s %9s %8s\n' restart ready_s open_s load_s rest_s replayed peak_mb
 for i in $(seq "$restarts"); do
   kill -KILL "$adapter_pid"
   wait "$adapter_pid" 2>/dev/null || true
