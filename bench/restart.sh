@@ -113,15 +113,16 @@ grep '^result' "$work/loadgen.out" >&2
 grep -q '^result.* non2xx=0 errors=0 ' "$work/loadgen.out" ||
   { echo "the load was not all acknowledged" >&2; exit 1; }
 log "waiting for a checkpoint after the load (at most ${settle}s)"
+# In whole seconds: a checkpoint counts if it started in a later second.
 loaded_at=$(date +%s)
 checkpointed_at=0
 for _ in $(seq "$settle"); do
   sleep 1
   checkpointed_at=$(curl -s "http://127.0.0.1:$port/metrics?forecast_gauges=false" |
     awk '$1 == "kad_checkpoint_last_complete_timestamp_seconds" { print int($2) }')
-  [ "${checkpointed_at:-0}" -ge "$loaded_at" ] && break
+  [ "${checkpointed_at:-0}" -gt "$loaded_at" ] && break
 done
-[ "${checkpointed_at:-0}" -ge "$loaded_at" ] ||
+[ "${checkpointed_at:-0}" -gt "$loaded_at" ] ||
   { echo "no checkpoint after the load finished within ${settle}s" >&2; exit 1; }
 rss_kib=$(awk '/^VmRSS:/ { print $2 }' "/proc/$adapter_pid/status")
 active=$(curl -s "http://127.0.0.1:$port/metrics?forecast_gauges=false" |
