@@ -22,6 +22,9 @@
 // its points; records are deleted once every point in them is sealed, and
 // the rest are replayed into the open blocks at Open.
 //
+// Compactions are off from Open until the first Write: a restart's load
+// only reads, and has the cores to itself.
+//
 // Thread-safe: Write, Scan*, ForEach* and the lock and run methods may be
 // called concurrently. Writes are applied one at a time (one mutex for the
 // whole Write); readers only wait while a Write changes the open blocks in
