@@ -1323,19 +1323,20 @@ absl::Status Store::ScanPoints(
     const std::function<bool(size_t scan, const ForecastPoint&)>& fn) const {
   std::vector<ForecastPoint> points;
   std::optional<uint64_t> damaged;
-  absl::Status status = ScanChunks(scans, kAllColumns, [&](size_t i, const ChunkSet& set) {
-    points.clear();
-    if (!DecodeChunks(set.chunks, set.count, &points)) {
-      damaged = scans[i].id;
-      return false;
-    }
-    for (const ForecastPoint& p : points) {
-      if (p.timestamp_ms < set.from_ms) continue;
-      if (p.timestamp_ms > set.to_ms) break;  // a stored block reaching past the range
-      if (!fn(i, p)) return false;
-    }
-    return true;
-  });
+  absl::Status status =
+      ScanChunks(scans, kAllColumns, /*fill_cache=*/false, [&](size_t i, const ChunkSet& set) {
+        points.clear();
+        if (!DecodeChunks(set.chunks, set.count, &points)) {
+          damaged = scans[i].id;
+          return false;
+        }
+        for (const ForecastPoint& p : points) {
+          if (p.timestamp_ms < set.from_ms) continue;
+          if (p.timestamp_ms > set.to_ms) break;  // a stored block reaching past the range
+          if (!fn(i, p)) return false;
+        }
+        return true;
+      });
   if (damaged.has_value()) {
     return absl::DataLossError(absl::StrCat("forecast points of series ", *damaged,
                                             " do not decode; the database is damaged"));
@@ -1408,6 +1409,11 @@ struct OpenCopy : BlockCopy {
 
 absl::Status Store::ScanChunks(std::span<const ChunkScan> scans, ColumnSet columns,
                                const std::function<bool(size_t scan, const ChunkSet&)>& fn) const {
+  return ScanChunks(scans, columns, /*fill_cache=*/true, fn);
+}
+
+absl::Status Store::ScanChunks(std::span<const ChunkScan> scans, ColumnSet columns, bool fill_cache,
+                               const std::function<bool(size_t scan, const ChunkSet&)>& fn) const {
   if (columns == 0) return absl::OkStatus();
   auto wanted = [columns](int c) { return (columns & ColumnBit(static_cast<Column>(c))) != 0; };
   std::unique_ptr<rocksdb::Iterator> it;
@@ -1441,6 +1447,7 @@ absl::Status Store::ScanChunks(std::span<const ChunkScan> scans, ColumnSet colum
     absl::ReaderMutexLock lock(&impl_->mem_mu);
     rocksdb::ReadOptions read;
     read.prefix_same_as_start = true;  // each Seek stays in its series
+    read.fill_cache = fill_cache;
     it.reset(impl_->db->NewIterator(read, impl_->handles[kBlocks]));
     for (size_t i = 0; i < scans.size(); ++i) {
       OpenCopy& open = opens[i];
