@@ -177,7 +177,7 @@ rocksdb::ColumnFamilyOptions MakeFamilyOptions(Family family,
     cf.write_buffer_size = 4 * kMiB;
   }
   cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
-  // Until the first Write (Store::Impl::compactions_held).
+  // Until the first Write (Store::Impl::written).
   cf.disable_auto_compactions = true;
   return cf;
 }
@@ -543,10 +543,12 @@ struct Store::Impl {
   // A deleted series' reset reads like a seal: its entry is never read (ids
   // are not reused).
   absl::flat_hash_map<uint64_t, std::vector<OpenBlock>> replayed ABSL_GUARDED_BY(mem_mu);
-  // Compactions are off from Open until the first Write: before it nothing
-  // is added, and a restart's load, all reads, has the cores. At a million
-  // series, merging the files the last run left took a fifth of them.
-  bool compactions_held ABSL_GUARDED_BY(write_mu) = true;
+  // Whether a Write came since Open. The first one ends what Open set up
+  // for a restart's load: it frees `replayed` and starts compactions, off
+  // until then (nothing is added before it, and the load, all reads, has the
+  // cores; at a million series, merging the files the last run left took a
+  // fifth of them).
+  bool written ABSL_GUARDED_BY(write_mu) = false;
   std::string log_record ABSL_GUARDED_BY(write_mu);
 
   Impl() = default;
@@ -785,12 +787,14 @@ struct Store::Impl {
                                                "earlier write)"));
       }
     }
-    if (compactions_held) {
+    if (!written) {
       for (rocksdb::ColumnFamilyHandle* h : handles) {
         const rocksdb::Status s = db->SetOptions(h, {{"disable_auto_compactions", "false"}});
         if (!s.ok()) return FromRocks(s, "cannot start compactions");
       }
-      compactions_held = false;
+      absl::MutexLock mem_lock(&mem_mu);
+      replayed_before.swap(replayed);
+      written = true;
     }
     rocksdb::WriteBatch write(rep->records.size() + rep->points.size() * 48 + 64);
     std::string_view rest = rep->records;
@@ -826,7 +830,6 @@ struct Store::Impl {
     ++epoch;
     {
       absl::MutexLock mem_lock(&mem_mu);
-      replayed_before.swap(replayed);
       log.Start(&log_record);
       absl::Status built = AddPoints(*rep, log, &write);
       if (built.ok() && log.entries() > 0) {
