@@ -74,7 +74,7 @@ double RobustZScore::Sigma() const {
 RobustZScore::Estimate RobustZScore::Exact(size_t count) const {
   std::array<double, kWindowSize> values;
   for (size_t k = 0; k < count; ++k) {
-    values[k] = window_[(window_next_ + kWindowSize - 1 - k) % kWindowSize].value;
+    values[k] = values_[(window_next_ + kWindowSize - 1 - k) % kWindowSize];
   }
   Estimate m;
   m.median = MedianInPlace(values.data(), count);
@@ -112,7 +112,9 @@ Verdict RobustZScore::Observe(int64_t t_ms, double value) {
   const bool warmed_up = n_ >= static_cast<int64_t>(kWindowSize);
   verdict.anomaly = warmed_up && verdict.anomaly_score > 1;
 
-  window_[window_next_] = Sample{t_ms, value};
+  values_[window_next_] = value;
+  gaps_ms_[window_next_] =
+      static_cast<uint32_t>(std::clamp<int64_t>(t_ms - t_last_ms_, 0, kMaxGapMs));
   window_next_ = static_cast<uint8_t>((window_next_ + 1) % kWindowSize);
   if (window_size_ < kWindowSize) ++window_size_;
 
@@ -164,7 +166,7 @@ Verdict RobustZScore::Observe(int64_t t_ms, double value) {
 
 void RobustZScore::Start(int64_t t_ms, double value) {
   *this = RobustZScore(options_);
-  window_[0] = Sample{t_ms, value};
+  values_[0] = value;
   window_size_ = 1;
   window_next_ = 1;
   median_ = value;
@@ -173,11 +175,22 @@ void RobustZScore::Start(int64_t t_ms, double value) {
   n_ = 1;
 }
 
+std::array<int64_t, RobustZScore::kWindowSize> RobustZScore::Times() const {
+  std::array<int64_t, kWindowSize> times{};
+  int64_t t = t_last_ms_;
+  for (size_t k = 0; k < window_size_; ++k) {
+    const size_t slot = (window_next_ + kWindowSize - 1 - k) % kWindowSize;
+    times[slot] = t;
+    t -= gaps_ms_[slot];
+  }
+  return times;
+}
+
 void RobustZScore::Retrain() {
   // Until the window fills, the estimates are already exact.
   if (window_size_ < kWindowSize) return;
   const Estimate exact = Exact(kWindowSize);
-  const int64_t oldest_ms = window_[window_next_].t_ms;
+  const int64_t oldest_ms = Times()[window_next_];  // the window is full
   const double w = Weight(Seconds(t_last_ms_ - oldest_ms), Seconds(options_->half_life_ms));
   const double median = median_ + w * (exact.median - median_);
   // The scale blends geometrically, as it is tracked.
@@ -204,9 +217,10 @@ void RobustZScore::SerializeTo(std::string* out) const {
   w.U8(static_cast<uint8_t>(shift_sign_));
   w.U8(window_size_);
   w.U8(window_next_);
-  for (const Sample& s : window_) {
-    w.I64(s.t_ms);
-    w.F64(s.value);
+  const std::array<int64_t, kWindowSize> times = Times();
+  for (size_t k = 0; k < kWindowSize; ++k) {
+    w.I64(times[k]);
+    w.F64(values_[k]);
   }
 }
 
@@ -221,9 +235,10 @@ absl::Status RobustZScore::Restore(std::string_view state) {
             r.U8(&next.window_size_) && r.U8(&next.window_next_);
   if (!ok) return corrupt("truncated");
   next.shift_sign_ = static_cast<int8_t>(sign);
-  for (Sample& s : next.window_) {
-    if (!r.I64(&s.t_ms) || !r.F64(&s.value)) return corrupt("truncated window");
-    if (!Finite(s.value)) return corrupt("non-finite window value");
+  std::array<int64_t, kWindowSize> times;
+  for (size_t k = 0; k < kWindowSize; ++k) {
+    if (!r.I64(&times[k]) || !r.F64(&next.values_[k])) return corrupt("truncated window");
+    if (!Finite(next.values_[k])) return corrupt("non-finite window value");
   }
   if (!r.AtEnd()) return corrupt("trailing bytes");
   if (!Finite(next.median_) || !Finite(next.mad_) || !Finite(next.mean_abs_)) {
@@ -231,13 +246,22 @@ absl::Status RobustZScore::Restore(std::string_view state) {
   }
   const bool window_matches_n = next.window_size_ == std::min<int64_t>(next.n_, kWindowSize) &&
                                 next.window_next_ == next.n_ % static_cast<int64_t>(kWindowSize);
-  // The window fills from slot 0, so its first window_size_ slots are used.
-  for (size_t k = 0; k < std::min<size_t>(next.window_size_, kWindowSize); ++k) {
-    if (next.window_[k].t_ms > next.t_last_ms_) return corrupt("window sample after the last");
-  }
   if (next.n_ < 0 || next.mad_ < 0 || next.mean_abs_ < 0 || next.shift_run_ >= kShiftRun ||
       next.shift_sign_ < -1 || next.shift_sign_ > 1 || !window_matches_n) {
     return corrupt("value out of range");
+  }
+  // Newest first: the newest is the last sample learnt, and each is at
+  // most kMaxGapMs after the one before.
+  int64_t after = next.t_last_ms_;
+  for (size_t k = 0; k < next.window_size_; ++k) {
+    const size_t slot = (next.window_next_ + kWindowSize - 1 - k) % kWindowSize;
+    if (k == 0 && times[slot] != after) return corrupt("newest window sample is not the last");
+    if (k > 0) {
+      const int64_t gap = after - times[slot];
+      if (times[slot] > after || gap > kMaxGapMs) return corrupt("window out of order");
+      next.gaps_ms_[(slot + 1) % kWindowSize] = static_cast<uint32_t>(gap);
+    }
+    after = times[slot];
   }
   *this = std::move(next);
   return absl::OkStatus();

@@ -44,6 +44,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -106,10 +107,6 @@ class RobustZScore final : public Forecaster {
   static constexpr size_t kWindowSize = 32;
 
  private:
-  struct Sample {
-    int64_t t_ms = 0;
-    double value = 0;
-  };
   struct Estimate {
     double median = 0;
     double mad = 0;
@@ -122,6 +119,10 @@ class RobustZScore final : public Forecaster {
   Estimate Exact(size_t count) const;
   double Sigma() const;
   double MadFloor() const;
+  // The time of each sample in the window, by slot (0 where unused).
+  std::array<int64_t, kWindowSize> Times() const;
+  // A gap longer than this (49.7 days) counts as this long.
+  static constexpr int64_t kMaxGapMs = std::numeric_limits<uint32_t>::max();
 
   std::shared_ptr<const RobustZScoreOptions> options_;
   int64_t n_ = 0;  // samples learnt
@@ -134,7 +135,12 @@ class RobustZScore final : public Forecaster {
   int8_t shift_sign_ = 0;
   uint8_t window_size_ = 0;
   uint8_t window_next_ = 0;
-  std::array<Sample, kWindowSize> window_{};
+  // The newest samples, in a ring: their values, and the time from the
+  // sample before each to it (at most kMaxGapMs; the oldest's is unused).
+  // Only Retrain needs a time (the oldest's), and 4 bytes a gap instead of
+  // 8 a time hold 128 bytes less per series.
+  std::array<double, kWindowSize> values_{};
+  std::array<uint32_t, kWindowSize> gaps_ms_{};
 };
 
 }  // namespace kad::models

@@ -3,9 +3,11 @@
 #include <cmath>
 #include <cstdint>
 #include <iostream>
+#include <limits>
 #include <memory>
 #include <random>
 #include <string>
+#include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -120,6 +122,80 @@ TEST(RobustZScore, RestoreRejectsANonFiniteMedian) {
   ExpectRejectedWithNaNAt([] { return NewModel(); }, good, 26);
 }
 
+// The window keeps each sample's gap from the one before instead of its
+// time; the state still holds every time of the window. Where the window
+// starts: after the 10-byte header, n, t_last, median, mad, mean_abs and
+// four bytes; then a time and a value per slot.
+constexpr size_t kWindowAt = 54;
+
+int64_t WindowTime(const std::string& state, size_t slot) {
+  int64_t t = 0;
+  for (int i = 7; i >= 0; --i)
+    t = (t << 8) | static_cast<uint8_t>(state[kWindowAt + 16 * slot + i]);
+  return t;
+}
+
+void SetWindowTime(std::string* state, size_t slot, int64_t t) {
+  for (int i = 0; i < 8; ++i) (*state)[kWindowAt + 16 * slot + i] = static_cast<char>(t >> (8 * i));
+}
+
+TEST(RobustZScore, StateKeepsTheWindowsTimesExactly) {
+  auto m = NewModel();
+  std::vector<int64_t> times;
+  int64_t t = kStartMs;
+  for (int i = 0; i < 45; ++i) {
+    // Irregular: 1 ms to 3 days apart.
+    t += i % 7 == 3 ? 3 * kDayMs + 17 : 1 + (i * 7919) % kStepMs;
+    times.push_back(t);
+    m->Observe(t, 10 + i % 5);
+  }
+  std::string state;
+  m->SerializeTo(&state);
+  ASSERT_EQ(state.size(), kWindowAt + 16 * RobustZScore::kWindowSize);
+  // Sample i sits in slot i % 32: the window fills from slot 0.
+  for (size_t i = times.size() - RobustZScore::kWindowSize; i < times.size(); ++i) {
+    EXPECT_EQ(WindowTime(state, i % RobustZScore::kWindowSize), times[i]) << i;
+  }
+  auto restored = NewModel();
+  ASSERT_TRUE(restored->Restore(state).ok());
+  std::string again;
+  restored->SerializeTo(&again);
+  EXPECT_EQ(again, state);
+}
+
+TEST(RobustZScore, AGapOverFortyNineDaysCountsAsFortyNineDays) {
+  auto m = NewModel();
+  int64_t t = kStartMs;
+  for (int i = 0; i < 10; ++i, t += kStepMs) m->Observe(t, 10);
+  const int64_t before_gap = t - kStepMs;
+  t += 60 * kDayMs;
+  m->Observe(t, 10);
+  std::string state;
+  m->SerializeTo(&state);
+  EXPECT_EQ(WindowTime(state, 10), t);
+  EXPECT_EQ(WindowTime(state, 9), t - int64_t{std::numeric_limits<uint32_t>::max()});
+  EXPECT_GT(WindowTime(state, 9), before_gap);
+  EXPECT_TRUE(NewModel()->Restore(state).ok());
+}
+
+TEST(RobustZScore, RestoreRejectsWindowTimesOutOfOrder) {
+  auto m = NewModel();
+  int64_t t = kStartMs;
+  for (int i = 0; i < 40; ++i, t += kStepMs) m->Observe(t, 10 + i % 3);
+  std::string good;
+  m->SerializeTo(&good);
+  ASSERT_TRUE(NewModel()->Restore(good).ok());
+  // Sample 39, the newest, is in slot 7; sample 20 in slot 20.
+  std::string not_last = good;
+  SetWindowTime(&not_last, 7, WindowTime(good, 7) - 1);
+  absl::Status s = NewModel()->Restore(not_last);
+  EXPECT_THAT(s.message(), HasSubstr("newest window sample is not the last")) << s;
+  std::string swapped = good;
+  SetWindowTime(&swapped, 20, WindowTime(good, 21) + 1);
+  s = NewModel()->Restore(swapped);
+  EXPECT_THAT(s.message(), HasSubstr("window out of order")) << s;
+}
+
 TEST(RobustZScore, StateIsSmallAndObserveIsCheap) {
   std::mt19937_64 rng(11);
   std::normal_distribution<double> noise(10, 1);
@@ -131,7 +207,8 @@ TEST(RobustZScore, StateIsSmallAndObserveIsCheap) {
   std::string state;
   m->SerializeTo(&state);
   EXPECT_LE(state.size(), 2048u);
-  EXPECT_LE(m->MemoryBytes(), 1024u);
+  // 32 values, and 4-byte gaps rather than 8-byte times.
+  EXPECT_LE(m->MemoryBytes(), 456u);
   std::cout << "[ measured ] serialized " << state.size() << " B, in memory " << m->MemoryBytes()
             << " B, " << ns << " ns per Observe\n";
 }
