@@ -74,7 +74,7 @@ double RobustZScore::Sigma() const {
 RobustZScore::Estimate RobustZScore::Exact(size_t count) const {
   std::array<double, kWindowSize> values;
   for (size_t k = 0; k < count; ++k) {
-    values[k] = values_[(window_next_ + kWindowSize - 1 - k) % kWindowSize];
+    values[k] = values_[Newest(k)];
   }
   Estimate m;
   m.median = MedianInPlace(values.data(), count);
@@ -179,9 +179,8 @@ std::array<int64_t, RobustZScore::kWindowSize> RobustZScore::Times() const {
   std::array<int64_t, kWindowSize> times{};
   int64_t t = t_last_ms_;
   for (size_t k = 0; k < window_size_; ++k) {
-    const size_t slot = (window_next_ + kWindowSize - 1 - k) % kWindowSize;
-    times[slot] = t;
-    t -= gaps_ms_[slot];
+    times[Newest(k)] = t;
+    t -= gaps_ms_[Newest(k)];
   }
   return times;
 }
@@ -250,18 +249,16 @@ absl::Status RobustZScore::Restore(std::string_view state) {
       next.shift_sign_ < -1 || next.shift_sign_ > 1 || !window_matches_n) {
     return corrupt("value out of range");
   }
-  // Newest first: the newest is the last sample learnt, and each is at
-  // most kMaxGapMs after the one before.
-  int64_t after = next.t_last_ms_;
-  for (size_t k = 0; k < next.window_size_; ++k) {
-    const size_t slot = (next.window_next_ + kWindowSize - 1 - k) % kWindowSize;
-    if (k == 0 && times[slot] != after) return corrupt("newest window sample is not the last");
-    if (k > 0) {
-      const int64_t gap = after - times[slot];
-      if (times[slot] > after || gap > kMaxGapMs) return corrupt("window out of order");
-      next.gaps_ms_[(slot + 1) % kWindowSize] = static_cast<uint32_t>(gap);
-    }
-    after = times[slot];
+  // The newest is the last sample learnt, and each is at most kMaxGapMs
+  // after the one before.
+  if (next.window_size_ > 0 && times[next.Newest(0)] != next.t_last_ms_) {
+    return corrupt("newest window sample is not the last");
+  }
+  for (size_t k = 1; k < next.window_size_; ++k) {
+    const int64_t newer = times[next.Newest(k - 1)];
+    const int64_t t = times[next.Newest(k)];
+    if (t > newer || newer - t > kMaxGapMs) return corrupt("window out of order");
+    next.gaps_ms_[next.Newest(k - 1)] = static_cast<uint32_t>(newer - t);
   }
   *this = std::move(next);
   return absl::OkStatus();

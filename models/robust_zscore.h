@@ -119,6 +119,8 @@ class RobustZScore final : public Forecaster {
   Estimate Exact(size_t count) const;
   double Sigma() const;
   double MadFloor() const;
+  // The slot of the k-th newest sample in the window (0: the newest).
+  size_t Newest(size_t k) const { return (window_next_ + kWindowSize - 1 - k) % kWindowSize; }
   // The time of each sample in the window, by slot (0 where unused).
   std::array<int64_t, kWindowSize> Times() const;
   // A gap longer than this (49.7 days) counts as this long.
