@@ -123,8 +123,8 @@ Engine::Engine(const Config& config, const EngineOptions& options, storage::Stor
   budget_.max = options_.max_series;
   for (int i = 0; i < options_.shards; ++i) {
     shards_.push_back(std::make_unique<Shard>(config_, options_.shard, store_, metrics_,
-                                              activities_, &next_id_, &counters_, &budget_,
-                                              clock_));
+                                              activities_, &next_id_, &counters_, &budget_, clock_,
+                                              log_));
   }
 }
 

@@ -41,7 +41,7 @@ void AppendEscaped(std::string* out, std::string_view v) {
 Shard::Shard(std::shared_ptr<const Config> config, const ShardOptions& options,
              storage::Store* store, SelfMetrics* metrics, ActivityEngine* activities,
              std::atomic<uint64_t>* next_id, const CounterFamilies* counters, SeriesBudget* budget,
-             const Clock* clock)
+             const Clock* clock, const Logger* log)
     : config_(std::move(config)),
       options_(options),
       store_(store),
@@ -51,6 +51,7 @@ Shard::Shard(std::shared_ptr<const Config> config, const ShardOptions& options,
       counters_(counters),
       budget_(budget),
       clock_(clock),
+      log_(log),
       work_(boost::asio::make_work_guard(io_)) {}
 
 Shard::~Shard() { Stop(); }
@@ -105,10 +106,11 @@ void Shard::CountSeries() {
 }
 
 void Shard::Start(std::string thread_name) {
+  name_ = std::move(thread_name);
   ScheduleCheckpoint();
   ScheduleRetrain();
-  thread_ = std::thread([this, name = std::move(thread_name)] {
-    NameThisThread(name);
+  thread_ = std::thread([this] {
+    NameThisThread(name_);
     io_.run();
   });
 }
@@ -119,7 +121,8 @@ void Shard::Stop() {
     checkpoint_timer_->cancel();
     retrain_timer_->cancel();
     stopping_ = true;
-    (void)Checkpoint(/*all=*/false);
+    LogFailure("the checkpoint at shutdown failed: a restart replays the points since the last one",
+               Checkpoint(/*all=*/false));
     work_.reset();
   });
   thread_.join();
@@ -127,13 +130,19 @@ void Shard::Stop() {
 
 void Shard::Post(std::function<void()> task) { boost::asio::post(io_, std::move(task)); }
 
+void Shard::LogFailure(absl::string_view what, const absl::Status& status) const {
+  if (status.ok()) return;
+  log_->Error(what, {{"shard", name_}, {"err", status.message()}});
+}
+
 void Shard::ScheduleCheckpoint() {
   if (!checkpoint_timer_) checkpoint_timer_ = std::make_unique<boost::asio::steady_timer>(io_);
   checkpoint_timer_->expires_after(std::chrono::milliseconds(options_.checkpoint_interval_ms));
   checkpoint_timer_->async_wait([this](boost::system::error_code ec) {
     if (ec) return;
     checkpoint_started_ms_ = clock_->NowMs();
-    (void)Expire(checkpoint_started_ms_);
+    LogFailure("expiring series failed; trying again at the next checkpoint",
+               Expire(checkpoint_started_ms_));
     CheckpointFrom(0, removals_);
   });
 }
@@ -148,11 +157,17 @@ void Shard::CheckpointFrom(size_t from, uint64_t removals) {
   for (; next < series_.size() && changed.size() < kCheckpointBatch; ++next) {
     if (series_[next]->dirty) changed.push_back(series_[next].get());
   }
-  const bool saved = SaveStates(changed).ok();
-  if (saved && next == series_.size()) {
-    checkpointed_ms_.store(checkpoint_started_ms_, std::memory_order_relaxed);
+  const absl::Status status = SaveStates(changed);
+  if (!status.ok()) {
+    LogFailure("checkpoint failed; trying again at the next interval", status);
+    checkpoint_failed_ = true;
+    ScheduleCheckpoint();
+    return;
   }
-  if (!saved || next == series_.size()) {
+  if (next == series_.size()) {
+    checkpointed_ms_.store(checkpoint_started_ms_, std::memory_order_relaxed);
+    if (checkpoint_failed_) log_->Info("checkpoints complete again", {{"shard", name_}});
+    checkpoint_failed_ = false;
     ScheduleCheckpoint();
     return;
   }
@@ -165,7 +180,7 @@ void Shard::ScheduleRetrain() {
   retrain_timer_->expires_after(std::chrono::milliseconds(options_.retrain_interval_ms));
   retrain_timer_->async_wait([this](boost::system::error_code ec) {
     if (ec) return;
-    (void)Retrain({});
+    LogFailure("retraining failed; trying again at the next interval", Retrain({}).status());
     ScheduleRetrain();
   });
 }

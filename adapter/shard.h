@@ -29,6 +29,7 @@
 #include "adapter/label_index.h"
 #include "adapter/label_matcher.h"
 #include "adapter/labels.h"
+#include "adapter/log.h"
 #include "adapter/self_metrics.h"
 #include "boost/asio/executor_work_guard.hpp"
 #include "boost/asio/io_context.hpp"
@@ -104,9 +105,12 @@ class Shard {
   // into `config`, which the shard keeps alive until a reload replaces it.
   // `counters` (shared by all shards) says which inputs are counters;
   // `budget` (shared too) counts their series. `clock` tells series_ttl.
+  // `log` says why a checkpoint, an expiry or a retrain on the timers (or
+  // the checkpoint at Stop) failed.
   Shard(std::shared_ptr<const Config> config, const ShardOptions& options, storage::Store* store,
         SelfMetrics* metrics, ActivityEngine* activities, std::atomic<uint64_t>* next_id,
-        const CounterFamilies* counters, SeriesBudget* budget, const Clock* clock);
+        const CounterFamilies* counters, SeriesBudget* budget, const Clock* clock,
+        const Logger* log);
   ~Shard();
 
   // Before Start() (or in Reload): takes a series loaded from storage.
@@ -212,6 +216,8 @@ class Shard {
   // is removals_ when `from` was found.
   void CheckpointFrom(size_t from, uint64_t removals);
   void ScheduleRetrain();
+  // Logs `what` with the status' message, unless it is OK.
+  void LogFailure(absl::string_view what, const absl::Status& status) const;
 
   std::shared_ptr<const Config> config_;
   const ShardOptions options_;
@@ -222,6 +228,10 @@ class Shard {
   const CounterFamilies* counters_;
   SeriesBudget* budget_;
   const Clock* clock_;
+  const Logger* log_;
+  std::string name_;  // the thread's, in log lines
+  // Whether the last checkpoint on the timer failed (logged once it works again).
+  bool checkpoint_failed_ = false;
   // The inputs by the hash of their label fields; a hash almost always has one, held in the
   // table's slot, so a lookup reaches the input without another hop.
   using InputChain = absl::InlinedVector<std::unique_ptr<InputSeries>, 1>;

@@ -4,7 +4,8 @@
 // one starts modelling its new entry -- and the web config file (new
 // credentials take effect, the old ones stop working), and malloc's huge
 // pages (asked for unless the operator's GLIBC_TUNABLES says otherwise), and
-// the names of its threads.
+// the names of its threads, and a checkpoint that fails on a full disk (the
+// log says why, and when checkpoints work again).
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/wait.h>
@@ -30,12 +31,14 @@
 #include "tests/support/http_client.h"
 #include "tests/support/process.h"
 #include "tests/support/remote_client.h"
+#include "tests/support/small_disk.h"
 
 namespace kad::testing {
 namespace {
 
 using ::testing::HasSubstr;
 using ::testing::IsSupersetOf;
+using ::testing::Not;
 using ::testing::StartsWith;
 
 constexpr int64_t kT0 = 1767225600000;  // 2026-01-01T00:00:00Z
@@ -111,11 +114,22 @@ std::vector<std::string> ThreadNames(pid_t pid) {
   return names;
 }
 
-RunningAdapter InspectRunningAdapter(const char* tunables) {
+// A fresh folder under /tmp with kConfig in it as environment.yaml; empty
+// (and a test failure) if none could be made.
+std::string FolderWithConfig() {
   char dir_template[] = "/tmp/kad_operations_test_XXXXXX";
-  EXPECT_NE(mkdtemp(dir_template), nullptr);
+  if (mkdtemp(dir_template) == nullptr) {
+    ADD_FAILURE() << "cannot make a folder under /tmp";
+    return "";
+  }
   const std::string root = dir_template;
   std::ofstream(root + "/environment.yaml") << kConfig;
+  return root;
+}
+
+RunningAdapter InspectRunningAdapter(const char* tunables) {
+  const std::string root = FolderWithConfig();
+  if (root.empty()) return {};
   absl::StatusOr<uint16_t> port = PickFreePort();
   EXPECT_TRUE(port.ok()) << port.status();
   // The child inherits this process' environment; ours is put back after.
@@ -249,10 +263,8 @@ TEST(Operations, RunningItselfAgainKeepsTheProcessName) {
 class SighupTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char dir_template[] = "/tmp/kad_operations_test_XXXXXX";
-    ASSERT_NE(mkdtemp(dir_template), nullptr);
-    root_ = dir_template;
-    std::ofstream(root_ + "/environment.yaml") << kConfig;
+    root_ = FolderWithConfig();
+    ASSERT_FALSE(root_.empty());
     absl::StatusOr<uint16_t> port = PickFreePort();
     ASSERT_TRUE(port.ok()) << port.status();
     port_ = *port;
@@ -353,10 +365,8 @@ bool Eventually(const std::function<bool()>& done) {
 }
 
 TEST(SighupWebConfig, NewTokensTakeEffectAndOldOnesStopWorking) {
-  char dir_template[] = "/tmp/kad_operations_test_XXXXXX";
-  ASSERT_NE(mkdtemp(dir_template), nullptr);
-  const std::string root = dir_template;
-  std::ofstream(root + "/environment.yaml") << kConfig;
+  const std::string root = FolderWithConfig();
+  ASSERT_FALSE(root.empty());
   std::ofstream(root + "/web.yml") << "bearer_tokens_file: tokens\n";
   std::ofstream(root + "/tokens") << "first-token\n";
   absl::StatusOr<uint16_t> port = PickFreePort();
@@ -385,6 +395,74 @@ TEST(SighupWebConfig, NewTokensTakeEffectAndOldOnesStopWorking) {
     return adapter.LogTail().find("failed to reload the web config") != std::string::npos;
   })) << adapter.LogTail();
   EXPECT_EQ(ReadyWith(*port, "second-token"), 200);
+  EXPECT_TRUE(adapter.Terminate().ok()) << adapter.LogTail();
+  std::filesystem::remove_all(root);
+}
+
+// One request of ops_load at `step` from 1,000 instances: enough bytes that
+// a full disk refuses writes within a few hundred (RocksDB's WAL has room
+// set aside). Its status (0 when unreachable).
+int WriteThousand(uint16_t port, int step) {
+  WriteRequestBuilder b;
+  for (int k = 0; k < 1000; ++k) {
+    b.Add({{"__name__", "ops_load"}, {"instance", absl::StrCat("n", k)}, {"job", "node"}},
+          kT0 + step * kStep, k + step % 7);
+  }
+  absl::StatusOr<HttpResult> r = RemoteWrite(port, b.request());
+  return r.ok() ? r->status : 0;
+}
+
+TEST(Checkpoints, AFailureIsLoggedWithItsReasonAndSoIsTheRecovery) {
+  SmallDisk disk(256 << 20);
+  ASSERT_TRUE(disk.ok()) << disk.error();
+  // The config and the log are not on the small disk, only the data.
+  const std::string root = FolderWithConfig();
+  ASSERT_FALSE(root.empty());
+  absl::StatusOr<uint16_t> port = PickFreePort();
+  ASSERT_TRUE(port.ok()) << port.status();
+  AdapterProcess adapter(Binary(),
+                         {absl::StrCat("--config.file=", root, "/environment.yaml"),
+                          absl::StrCat("--web.listen-address=127.0.0.1:", *port),
+                          absl::StrCat("--storage.path=", disk.path(), "/data"),
+                          "--storage.retention=10y", "--storage.checkpoint-interval=1s"},
+                         root + "/adapter.log");
+  ASSERT_TRUE(adapter.Start().ok());
+  ASSERT_TRUE(adapter.WaitReady(*port).ok()) << adapter.LogTail();
+  int step = 0;
+  for (; step < 5; ++step) ASSERT_EQ(WriteThousand(*port, step), 204) << adapter.LogTail();
+
+  disk.Fill();
+  int refused = -1;
+  for (; step < 4000 && refused < 0; ++step) {
+    const int status = WriteThousand(*port, step);
+    if (status == 204) continue;
+    ASSERT_EQ(status, 503) << adapter.LogTail();
+    refused = step;
+  }
+  ASSERT_GE(refused, 0) << "the disk never filled up";
+  // The refused write's series are rewound, so changed: the next checkpoint
+  // has them to save, and cannot.
+  const std::string failed =
+      "level=error msg=\"checkpoint failed; trying again at the next interval\" shard=kad-shard-";
+  EXPECT_TRUE(Eventually([&] { return adapter.LogTail().find(failed) != std::string::npos; }))
+      << adapter.LogTail();
+  EXPECT_THAT(adapter.LogTail(), HasSubstr("err=\"cannot write to " + disk.path() + "/data"));
+  EXPECT_THAT(adapter.LogTail(), Not(HasSubstr("checkpoints complete again")));
+
+  // Room again: RocksDB recovers by itself (within seconds), the retried
+  // write is taken, and the next checkpoint saves it all.
+  disk.Free();
+  int status = 0;
+  for (int i = 0; i < 300 && (status = WriteThousand(*port, refused)) != 204; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_EQ(status, 204) << adapter.LogTail();
+  EXPECT_TRUE(Eventually([&] {
+    return adapter.LogTail().find(
+               "level=info msg=\"checkpoints complete again\" shard=kad-shard-") !=
+           std::string::npos;
+  })) << adapter.LogTail();
+  EXPECT_GT(ScrapeMetric(*port, "kad_checkpoint_last_complete_timestamp_seconds").value_or(0), 0);
   EXPECT_TRUE(adapter.Terminate().ok()) << adapter.LogTail();
   std::filesystem::remove_all(root);
 }
