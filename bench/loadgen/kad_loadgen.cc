@@ -22,6 +22,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <limits>
 #include <string>
 #include <thread>
@@ -65,7 +66,8 @@ ABSL_FLAG(double, max_rate, 5e6,
 ABSL_FLAG(uint64_t, max_ring_mib, 2'048, "memory for pre-encoded requests, all connections");
 ABSL_FLAG(std::string, ring_cache, "",
           "folder to keep pre-encoded requests in, so that runs with the same workload flags "
-          "load them instead of encoding again");
+          "load them instead of encoding again; it keeps only the last workload's (gigabytes "
+          "each), so set --start-ms for runs to share them");
 ABSL_FLAG(std::string, read_type, "samples", "remote-read response type: samples or streamed");
 ABSL_FLAG(std::string, forecast_name, "",
           "read mode: query the forecasts named this (e.g. bench_holt_winters) instead of raw "
@@ -155,8 +157,17 @@ std::string RingCachePath(const WorkloadOptions& o, int connections, size_t max_
 
 // Per ring: body count, samples, bytes, last timestamp, then each body as
 // its length and bytes; all integers in host order (the file never leaves
-// the machine).
+// the machine). The rings of other workloads in the folder are deleted
+// first: each is gigabytes, and a run without --start-ms is a new workload.
 void SaveRings(const std::string& path, const std::vector<EncodedShard>& rings) {
+  const std::filesystem::path folder = std::filesystem::path(path).parent_path();
+  std::error_code error;
+  for (const auto& entry : std::filesystem::directory_iterator(folder, error)) {
+    const std::string name = entry.path().filename().string();
+    if (name.starts_with("ring-") && entry.path() != path) {
+      std::filesystem::remove(entry.path(), error);
+    }
+  }
   const std::string tmp = path + ".tmp";
   std::FILE* f = std::fopen(tmp.c_str(), "wb");
   if (f == nullptr) return;
