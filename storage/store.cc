@@ -1,5 +1,7 @@
 #include "storage/store.h"
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -100,6 +102,24 @@ class ForwardingLogger final : public rocksdb::Logger {
 
  private:
   const std::function<void(std::string_view)> log_;
+};
+
+// RocksDB starts its timer thread (one per process) in the first DB::Open,
+// and a new thread takes its creator's name: the opening thread is called
+// after it for the while, so that `top -H` does not show a second thread
+// with the process' name. (Its background threads name themselves.)
+class NamedAsTimerWhileOpening {
+ public:
+  NamedAsTimerWhileOpening() {
+    pthread_getname_np(pthread_self(), saved_, sizeof(saved_));
+    pthread_setname_np(pthread_self(), "rocksdb:timer");
+  }
+  ~NamedAsTimerWhileOpening() { pthread_setname_np(pthread_self(), saved_); }
+  NamedAsTimerWhileOpening(const NamedAsTimerWhileOpening&) = delete;
+  NamedAsTimerWhileOpening& operator=(const NamedAsTimerWhileOpening&) = delete;
+
+ private:
+  char saved_[16] = {};  // TASK_COMM_LEN
 };
 
 rocksdb::DBOptions MakeDbOptions(const StoreOptions& options) {
@@ -1192,7 +1212,11 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) 
   }
   std::vector<rocksdb::ColumnFamilyHandle*> opened;
   rocksdb::ColumnFamilyHandle* v1_points = nullptr;
-  rocksdb::Status s = rocksdb::DB::Open(db_options, path, descriptors, &opened, &impl->db);
+  rocksdb::Status s;
+  {
+    const NamedAsTimerWhileOpening named;
+    s = rocksdb::DB::Open(db_options, path, descriptors, &opened, &impl->db);
+  }
   if (!s.ok()) return FromRocksOpen(s, path);
   for (rocksdb::ColumnFamilyHandle* h : opened) {
     const auto it = std::find(kFamilyNames.begin(), kFamilyNames.end(), h->GetName());

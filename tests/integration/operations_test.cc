@@ -236,13 +236,15 @@ TEST(Operations, MallocAsksForHugePagesUnlessTheOperatorSaidOtherwise) {
 
 TEST(Operations, ThreadsAreNamedForWhatTheyDo) {
   // Defaults: one network thread, two shards, two workers (reads, metrics),
-  // four activity workers; RocksDB names its own. The main thread keeps the
-  // process' name.
+  // four activity workers; RocksDB names its own, but for its timer. The
+  // main thread keeps the process' name, and it alone.
   const RunningAdapter running = InspectRunningAdapter(nullptr);
   const std::vector<std::string> expected = {"kad-http-0",     "kad-shard-0",  "kad-shard-1",
                                              "kad-worker-0",   "kad-worker-1", "kad-activity-0",
-                                             "kad-activity-3", "rocksdb:low",  running.name};
+                                             "kad-activity-3", "rocksdb:low",  "rocksdb:timer"};
   EXPECT_THAT(running.threads, IsSupersetOf(expected)) << absl::StrJoin(running.threads, ", ");
+  EXPECT_EQ(absl::c_count(running.threads, running.name), 1)
+      << absl::StrJoin(running.threads, ", ");
   // Each of the adapter's names is one thread's.
   EXPECT_EQ(std::adjacent_find(running.threads.begin(), running.threads.end(),
                                [](const std::string& a, const std::string& b) {
