@@ -12,11 +12,9 @@
 # TimeSeries entry, --batch entries per request, snappy), and measures the
 # receiver's CPU-seconds (/proc/<pid>/stat utime+stime, from just before the
 # load until its CPU use settles after it) and its RSS at the end
-# (/proc/<pid>/status VmRSS). Receivers:
-#   decode-only  kad_decode_only: snappy + zero-copy decode, answers 204 (the limit)
-#   victoria     victoria-metrics, POST /api/v1/write
-#   prometheus   prometheus --web.enable-remote-write-receiver
-#   adapter      k8s-anomaly-detector, every series modelled (combined, the default kind)
+# (/proc/<pid>/status VmRSS). The receivers (bench/receivers.sh): decode-only
+# (the limit: snappy and decode, then 204), victoria-metrics, prometheus and
+# the adapter with every series modelled (combined, the default kind).
 # Prints medians over the rounds and the adapter's ratio to each peer, then
 # the remote-read latency of Prometheus and the adapter and their ratio (1
 # series and 1,000 series over the first hour of the data) after the last
@@ -61,113 +59,12 @@ while [ $# -gt 0 ]; do
 done
 
 work=$(mktemp -d /tmp/kad-side-by-side.XXXXXX)
-pids=()
-made_policy_rc=0
-
-cleanup() {
-  local pid
-  for pid in "${pids[@]}"; do
-    kill -TERM "$pid" 2>/dev/null || true
-  done
-  for pid in "${pids[@]}"; do
-    wait "$pid" 2>/dev/null || true
-  done
-  [ "$made_policy_rc" = 1 ] && rm -f /usr/sbin/policy-rc.d
-  rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
 # shellcheck source=bench/lib.sh
 source "$repo/bench/lib.sh"
-
-# --- install ------------------------------------------------------------------
-if [ "$(id -u)" = 0 ]; then
-  bash "$repo/scripts/install-deps.sh"
-  if ! command -v victoria-metrics >/dev/null; then
-    log "installing victoria-metrics (no system service is started)"
-    if [ ! -e /usr/sbin/policy-rc.d ]; then
-      printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
-      chmod +x /usr/sbin/policy-rc.d
-      made_policy_rc=1
-    fi
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends victoria-metrics
-  fi
-fi
-for tool in prometheus victoria-metrics cmake python3 curl; do
-  command -v "$tool" >/dev/null || { echo "$tool is missing: run as root to install it" >&2; exit 1; }
-done
-
-# --- build --------------------------------------------------------------------
-build_release k8s-anomaly-detector kad_loadgen kad_decode_only
-loadgen="$build_dir/bench/loadgen/kad_loadgen"
-decode_only="$build_dir/bench/loadgen/kad_decode_only"
-adapter="$build_dir/adapter/k8s-anomaly-detector"
-
-# --- receivers ----------------------------------------------------------------
-
-cat > "$work/prometheus.yml" <<'EOF'
-global: {}
-EOF
-cat > "$work/environment.yaml" <<'EOF'
-version: "v1alpha"
-prometheus_metric_list:
-  - metric_query: '{__name__=~".+"}'   # every series the load generator sends
-    predicted_metric_name: "bench"      # forecasts: bench_combined{...}
-EOF
-
-# start_receiver NAME DATA_DIR PORT: starts it in the background; sets $pid and
-# $path (its remote-write path) and $ready_url.
-start_receiver() {
-  local name=$1 dir=$2 port=$3
-  mkdir -p "$dir"
-  path=/api/v1/write
-  case "$name" in
-    decode-only)
-      "$decode_only" --listen-address="127.0.0.1:$port" 2>"$dir/log" &
-      ready_url="http://127.0.0.1:$port/" ;;  # any answer (404) means it serves
-    victoria)
-      victoria-metrics -httpListenAddr="127.0.0.1:$port" -storageDataPath="$dir/data" \
-        -loggerLevel=WARN >"$dir/log" 2>&1 &
-      ready_url="http://127.0.0.1:$port/health" ;;
-    prometheus)
-      prometheus --config.file="$work/prometheus.yml" --storage.tsdb.path="$dir/data" \
-        --web.listen-address="127.0.0.1:$port" --web.enable-remote-write-receiver \
-        --log.level=warn >"$dir/log" 2>&1 &
-      ready_url="http://127.0.0.1:$port/-/ready" ;;
-    adapter)
-      "$adapter" --config.file="$work/environment.yaml" --storage.path="$dir/data" \
-        --web.listen-address="127.0.0.1:$port" --log.level=warn >"$dir/log" 2>&1 &
-      ready_url="http://127.0.0.1:$port/-/ready" ;;
-  esac
-  pid=$!
-  pids+=("$pid")
-  local code
-  for _ in $(seq 600); do
-    code=$(curl -s -o /dev/null -w '%{http_code}' "$ready_url" || true)
-    if [ "$name" = decode-only ] && [ "$code" != 000 ]; then return 0; fi
-    [ "$code" = 200 ] && return 0
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  echo "$name did not become ready; its log:" >&2
-  cat "$dir/log" >&2
-  exit 1
-}
-
-stop_receiver() {
-  local pid=$1
-  kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 300); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-  local keep=()
-  for p in "${pids[@]}"; do [ "$p" = "$pid" ] || keep+=("$p"); done
-  pids=("${keep[@]}")
-}
+# shellcheck source=bench/receivers.sh
+source "$repo/bench/receivers.sh"
+stop_receivers_at_exit
+install_and_build_receivers
 
 # CPU ticks (user + system) of a process; fields after the ")" of its name.
 cpu_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }

@@ -3,6 +3,7 @@
 //
 //   kad_loadgen --address=127.0.0.1:9201 --series=100000 --connections=2 --duration=30s
 //   kad_loadgen --mode=read --address=127.0.0.1:9090 --start-ms=<the write run's>
+//   kad_loadgen --mode=count --address=127.0.0.1:9090 --start-ms=<its> --rounds=<its>
 //
 // Write mode encodes every request before the clock starts (one ring per
 // connection; a series always travels on the same connection, so its
@@ -15,6 +16,10 @@
 // time, one series and the 1,000 series of a namespace, --read-repeats times
 // each, and prints their latency and what came back. With --forecast-name it
 // asks for the adapter's forecasts of those series (value_type="yhat").
+//
+// Count mode reads every series (or every forecast) over the scrapes
+// --first-round to --first-round + --rounds in one query, and prints how
+// many series and samples came back: what a receiver kept of a write run.
 //
 // The last lines of each mode start with "result " and hold key=value pairs
 // for scripts. Flag names take dashes or underscores.
@@ -43,7 +48,9 @@
 #include "prometheus/remote.pb.h"
 #include "proto/snappy_codec.h"
 
-ABSL_FLAG(std::string, mode, "write", "write: remote-write load; read: remote-read latency");
+ABSL_FLAG(std::string, mode, "write",
+          "write: remote-write load; read: remote-read latency; count: the series and samples "
+          "a remote read of every series over --rounds scrapes returns");
 ABSL_FLAG(std::string, address, "127.0.0.1:9201", "the receiver, host:port");
 ABSL_FLAG(std::string, write_path, "/api/v1/write", "remote-write path");
 ABSL_FLAG(std::string, read_path, "/api/v1/read", "remote-read path");
@@ -367,28 +374,37 @@ absl::StatusOr<std::pair<size_t, size_t>> CountReply(const HttpReply& reply) {
   return std::make_pair(series, samples);
 }
 
-std::string ReadBody(const Workload& w, bool one_series, bool streamed) {
+// The series a remote read asks for: one, the 1,000 of a namespace, or all.
+enum class ReadScope { kOne, kNamespace, kAll };
+
+std::string ReadBody(const Workload& w, ReadScope scope, int64_t from_ms, int64_t to_ms,
+                     bool streamed) {
   const std::string forecast = absl::GetFlag(FLAGS_forecast_name);
   prometheus::ReadRequest request;
   if (streamed) request.add_accepted_response_types(prometheus::ReadRequest::STREAMED_XOR_CHUNKS);
   prometheus::Query* q = request.add_queries();
-  q->set_start_timestamp_ms(w.options().start_ms);
-  q->set_end_timestamp_ms(w.options().start_ms + 3'600'000);
-  auto eq = [q](std::string name, std::string value) {
+  q->set_start_timestamp_ms(from_ms);
+  q->set_end_timestamp_ms(to_ms);
+  auto match = [q](prometheus::LabelMatcher::Type type, std::string name, std::string value) {
     prometheus::LabelMatcher* m = q->add_matchers();
-    m->set_type(prometheus::LabelMatcher::EQ);
+    m->set_type(type);
     m->set_name(std::move(name));
     m->set_value(std::move(value));
   };
+  auto eq = [&match](std::string name, std::string value) {
+    match(prometheus::LabelMatcher::EQ, std::move(name), std::move(value));
+  };
+  const bool one = scope == ReadScope::kOne;
   if (forecast.empty()) {
-    if (one_series) eq("__name__", w.Metric(0));
+    if (one) eq("__name__", w.Metric(0));
+    if (scope == ReadScope::kAll) match(prometheus::LabelMatcher::RE, "__name__", ".+");
   } else {
     eq("__name__", forecast);
     eq("value_type", "yhat");
-    if (one_series) eq("source_metric", w.Metric(0));
+    if (one) eq("source_metric", w.Metric(0));
   }
-  eq("namespace", w.Namespace(0));
-  if (one_series) eq("pod", w.Pod(0));
+  if (scope != ReadScope::kAll) eq("namespace", w.Namespace(0));
+  if (one) eq("pod", w.Pod(0));
   std::string body;
   proto::SnappyCompress(request.SerializeAsString(), &body);
   return body;
@@ -406,7 +422,9 @@ int RunRead(const Workload& workload, const Target& target) {
   KeepAliveClient client(target.host, target.port);
   int failures = 0;
   for (const bool one : {true, false}) {
-    const std::string body = ReadBody(workload, one, type == "streamed");
+    const int64_t from_ms = workload.options().start_ms;
+    const std::string body = ReadBody(workload, one ? ReadScope::kOne : ReadScope::kNamespace,
+                                      from_ms, from_ms + 3'600'000, type == "streamed");
     const char* name = one ? "1x1h" : "1000x1h";
     std::vector<double> latency_ms;
     std::pair<size_t, size_t> counted{0, 0};
@@ -448,6 +466,38 @@ int RunRead(const Workload& workload, const Target& target) {
   return failures == 0 ? 0 : 1;
 }
 
+// Count mode: one remote read of every series over the scrapes from
+// --first-round, --rounds of them, and what came back.
+int RunCount(const Workload& workload, const Target& target) {
+  const WorkloadOptions& o = workload.options();
+  const int64_t from_ms = o.start_ms + static_cast<int64_t>(o.first_round) * o.scrape_interval_ms;
+  const int64_t to_ms = from_ms + static_cast<int64_t>(o.rounds) * o.scrape_interval_ms - 1;
+  const std::string body = ReadBody(workload, ReadScope::kAll, from_ms, to_ms, false);
+  KeepAliveClient client(target.host, target.port);
+  absl::StatusOr<HttpReply> reply =
+      client.Post(absl::GetFlag(FLAGS_read_path), RemoteReadHeaders(), body, uint64_t{1} << 31);
+  absl::StatusOr<std::pair<size_t, size_t>> counted;
+  if (!reply.ok()) {
+    counted = reply.status();
+  } else if (reply->status != 200) {
+    counted = absl::UnavailableError(
+        absl::StrCat("HTTP ", reply->status, ": ", reply->body.substr(0, 300)));
+  } else {
+    counted = CountReply(*reply);
+  }
+  if (!counted.ok()) {
+    std::fprintf(stderr, "count %s: %s\n", absl::GetFlag(FLAGS_address).c_str(),
+                 counted.status().ToString().c_str());
+    return 1;
+  }
+  std::printf("count %s: %zu series, %zu samples from %lld to %lld ms\n",
+              absl::GetFlag(FLAGS_address).c_str(), counted->first, counted->second,
+              static_cast<long long>(from_ms), static_cast<long long>(to_ms));
+  std::printf("result mode=count series=%zu samples=%zu\n", counted->first, counted->second);
+  std::fflush(stdout);
+  return 0;
+}
+
 int Main(int argc, char** argv) {
   absl::SetProgramUsageMessage("remote-write load and remote-read latency, as Prometheus sends");
   ParseDashedCommandLine(argc, argv);
@@ -475,7 +525,14 @@ int Main(int argc, char** argv) {
   const std::string mode = absl::GetFlag(FLAGS_mode);
   if (mode == "write") return RunWrite(workload, *target);
   if (mode == "read") return RunRead(workload, *target);
-  std::fprintf(stderr, "--mode must be write or read\n");
+  if (mode == "count") {
+    if (o.rounds == 0) {
+      std::fprintf(stderr, "--mode=count needs --rounds\n");
+      return 2;
+    }
+    return RunCount(workload, *target);
+  }
+  std::fprintf(stderr, "--mode must be write, read or count\n");
   return 2;
 }
 
