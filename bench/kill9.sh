@@ -59,10 +59,11 @@ source "$repo/bench/receivers.sh"
 stop_receivers_at_exit
 install_and_build_receivers
 
+interval_ms=15000
 start_ms=$(( ($(date +%s) - 7 * 24 * 3600) * 1000 ))
-end_ms=$(( start_ms + scrapes * 15000 - 1 ))
+end_ms=$(( start_ms + scrapes * interval_ms - 1 ))
 workload=(--series="$series" --labels="$labels" --batch="$batch" --start-ms="$start_ms"
-          --rounds="$scrapes")
+          --rounds="$scrapes" --scrape-interval="${interval_ms}ms")
 
 # count NAME PORT: the samples the receiver holds over the written scrapes.
 count() {

@@ -410,6 +410,18 @@ std::string ReadBody(const Workload& w, ReadScope scope, int64_t from_ms, int64_
   return body;
 }
 
+// Posts a remote-read body; an answer other than 200 is an error that
+// quotes the start of its body.
+absl::StatusOr<HttpReply> PostRead(KeepAliveClient& client, const std::string& body) {
+  absl::StatusOr<HttpReply> reply =
+      client.Post(absl::GetFlag(FLAGS_read_path), RemoteReadHeaders(), body, uint64_t{1} << 31);
+  if (reply.ok() && reply->status != 200) {
+    return absl::UnavailableError(
+        absl::StrCat("HTTP ", reply->status, ": ", reply->body.substr(0, 300)));
+  }
+  return reply;
+}
+
 int RunRead(const Workload& workload, const Target& target) {
   const std::string type = absl::GetFlag(FLAGS_read_type);
   if (type != "samples" && type != "streamed") {
@@ -431,13 +443,10 @@ int RunRead(const Workload& workload, const Target& target) {
     std::string failure;
     for (int i = 0; i <= absl::GetFlag(FLAGS_read_repeats); ++i) {
       const Clock::time_point t0 = Clock::now();
-      absl::StatusOr<HttpReply> reply =
-          client.Post(absl::GetFlag(FLAGS_read_path), RemoteReadHeaders(), body, uint64_t{1} << 31);
+      absl::StatusOr<HttpReply> reply = PostRead(client, body);
       const double ms = Ms(Clock::now() - t0);
-      if (!reply.ok() || reply->status != 200) {
-        failure = reply.ok()
-                      ? absl::StrCat("HTTP ", reply->status, ": ", reply->body.substr(0, 300))
-                      : reply.status().ToString();
+      if (!reply.ok()) {
+        failure = reply.status().ToString();
         break;
       }
       if (i == 0) {  // untimed: warms caches, and its reply is counted
@@ -474,17 +483,9 @@ int RunCount(const Workload& workload, const Target& target) {
   const int64_t to_ms = from_ms + static_cast<int64_t>(o.rounds) * o.scrape_interval_ms - 1;
   const std::string body = ReadBody(workload, ReadScope::kAll, from_ms, to_ms, false);
   KeepAliveClient client(target.host, target.port);
-  absl::StatusOr<HttpReply> reply =
-      client.Post(absl::GetFlag(FLAGS_read_path), RemoteReadHeaders(), body, uint64_t{1} << 31);
-  absl::StatusOr<std::pair<size_t, size_t>> counted;
-  if (!reply.ok()) {
-    counted = reply.status();
-  } else if (reply->status != 200) {
-    counted = absl::UnavailableError(
-        absl::StrCat("HTTP ", reply->status, ": ", reply->body.substr(0, 300)));
-  } else {
-    counted = CountReply(*reply);
-  }
+  const absl::StatusOr<HttpReply> reply = PostRead(client, body);
+  const absl::StatusOr<std::pair<size_t, size_t>> counted =
+      reply.ok() ? CountReply(*reply) : reply.status();
   if (!counted.ok()) {
     std::fprintf(stderr, "count %s: %s\n", absl::GetFlag(FLAGS_address).c_str(),
                  counted.status().ToString().c_str());
